@@ -1,0 +1,1 @@
+"""The Losslens server: REST API, storage, CLI."""

@@ -1,0 +1,64 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .diagnoses.endpoints import router as diagnoses_router
+from .errors import clip, install_error_handlers
+from .metrics.endpoints import router as metrics_router
+from .runs.endpoints import router as runs_router
+from .settings import Settings
+from .storage.engine import make_engine, make_sessionmaker
+
+log = logging.getLogger("losslens.server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the engine is created in the lifespan and disposed after it."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Losslens",
+        version="0.1.0",
+        description="Watch deep-learning training runs live and diagnose them.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default answer echoes the input back; say what was wrong, briefly.
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+        msg = str(first.get("msg", "invalid request"))
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        return JSONResponse({"detail": f"{clip(where, 120)}: {clip(msg, 300)}{more}"}, 422)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    app.include_router(runs_router)
+    app.include_router(metrics_router)
+    app.include_router(diagnoses_router)
+    return app

@@ -1,0 +1,164 @@
+"""The ``losslens`` command: serve, db upgrade, sync, demo, compact."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from .settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_SCRIPT = REPO_ROOT / "examples" / "mlp_digits.py"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="losslens", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (applies migrations first)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8765)")
+    serve.add_argument("--database-url", help="sqlite:///PATH or postgresql://... URL")
+    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--demo", action="store_true", help="also stream a demo run into it")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply the migrations")
+    up.add_argument("--database-url")
+
+    sync = sub.add_parser("sync", help="upload runs spooled on disk (offline or unsent)")
+    sync.add_argument("path", nargs="?", help="a run's spool folder or the spool root")
+    sync.add_argument("--url", help="server URL (default $LOSSLENS_URL or http://127.0.0.1:8765)")
+
+    demo = sub.add_parser("demo", help="train a small real model and stream it to a server")
+    demo.add_argument("--url", help="server URL (default $LOSSLENS_URL or http://127.0.0.1:8765)")
+    demo.add_argument("args", nargs=argparse.REMAINDER, help="passed to the demo script")
+
+    compact = sub.add_parser("compact", help="merge small chunks of every run")
+    compact.add_argument("--database-url")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "db":
+        return _db_upgrade(args)
+    if args.command == "sync":
+        return _sync(args)
+    if args.command == "demo":
+        return _demo(args.url, args.args)
+    if args.command == "compact":
+        return _compact(args)
+    return 2
+
+
+def _settings(database_url: str | None = None, **overrides) -> Settings:
+    if database_url:
+        overrides["database_url"] = database_url
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _db_upgrade(args) -> int:
+    from .storage.migrate import upgrade
+
+    settings = _settings(args.database_url)
+    upgrade(settings.resolved_database_url)
+    print(f"database is up to date: {_redact(settings.resolved_database_url)}")
+    return 0
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from .storage.migrate import upgrade
+
+    settings = _settings(args.database_url, host=args.host, port=args.port)
+    upgrade(settings.resolved_database_url)
+    # The app factory reads its settings from the environment, in every worker process.
+    os.environ["LOSSLENS_DATABASE_URL"] = settings.resolved_database_url
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"Losslens at {url}  (database: {_redact(settings.resolved_database_url)})", flush=True)
+    if args.demo:
+        threading.Thread(target=_demo_when_up, args=(url,), daemon=True).start()
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def _demo_when_up(url: str) -> None:
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    print(f"streaming a demo run into {url} (examples/mlp_digits.py)", flush=True)
+    _demo(url, [])
+
+
+def _demo(url: str | None, extra: list[str]) -> int:
+    if not DEMO_SCRIPT.exists():
+        print(f"the demo needs the source checkout ({DEMO_SCRIPT} is missing)", file=sys.stderr)
+        return 1
+    env = dict(os.environ)
+    if url:
+        env["LOSSLENS_URL"] = url
+    return subprocess.call([sys.executable, str(DEMO_SCRIPT), *extra], env=env)
+
+
+def _sync(args) -> int:
+    from client_sdk import sync_spool
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        print(f"\r[{bar}] {done}/{total} batches", end="", file=sys.stderr, flush=True)
+
+    result = sync_spool(args.path, url=args.url, progress=progress)
+    print(file=sys.stderr)
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0 if not getattr(result, "failed", 0) else 1
+
+
+def _compact(args) -> int:
+    from sqlalchemy import select
+
+    from .metrics.service import compact_run
+    from .storage.engine import make_engine, make_sessionmaker
+    from .storage.models import Run
+
+    settings = _settings(args.database_url)
+    engine = make_engine(settings.resolved_database_url)
+    removed = 0
+    with make_sessionmaker(engine).begin() as session:
+        for run_id in session.scalars(select(Run.id)).all():
+            removed += compact_run(session, run_id, settings.compact_target_points)
+    engine.dispose()
+    print(f"compacted: {removed} chunks merged away")
+    return 0
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for printing."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+if __name__ == "__main__":
+    sys.exit(main())

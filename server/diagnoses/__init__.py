@@ -1,0 +1,1 @@
+"""Diagnoses: findings about a run, from the rules (worker) and the SDK's model checks."""

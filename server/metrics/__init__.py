@@ -1,0 +1,1 @@
+"""Points: ingest of batches, chunked storage, series reads, downsampling, compaction."""

@@ -1,0 +1,1 @@
+"""Runs: create-or-update, status, listing, deletion."""

@@ -1,0 +1,71 @@
+"""Routes of the runs and projects API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.exc import IntegrityError
+
+from ..deps import RunDep, RunIdDep, SessionDep
+from . import repository, service
+from .schemas import ProjectList, ProjectOut, RunList, RunOut, RunPatch, RunUpsert, Status, as_utc
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+
+@router.put("/runs/{run_id}", response_model=RunOut)
+def put_run(run_id: RunIdDep, body: RunUpsert, session: SessionDep, response: Response) -> RunOut:
+    """Create a run (the client chooses its UUID) or update the fields given. Idempotent."""
+    try:
+        with session.begin_nested():
+            run, created = service.upsert_run(session, run_id, body)
+    except IntegrityError:
+        # Another request created the same run between our read and our insert: update it.
+        run, created = service.upsert_run(session, run_id, body)
+    response.status_code = 201 if created else 200
+    return service.runs_out(session, [run])[0]
+
+
+@router.patch("/runs/{run_id}", response_model=RunOut)
+def patch_run(run: RunDep, body: RunPatch, session: SessionDep) -> RunOut:
+    """Change a run's status or tags."""
+    service.patch_run(session, run, body)
+    return service.runs_out(session, [run])[0]
+
+
+@router.get("/runs/{run_id}", response_model=RunOut)
+def get_run(run: RunDep, session: SessionDep) -> RunOut:
+    return service.runs_out(session, [run])[0]
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def delete_run(run: RunDep, session: SessionDep) -> Response:
+    """Delete a run with all its points and diagnoses."""
+    session.delete(run)
+    return Response(status_code=204)
+
+
+@router.get("/runs", response_model=RunList)
+def list_runs(
+    session: SessionDep,
+    project: Annotated[str | None, Query(max_length=200)] = None,
+    status: Status | None = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=250, description="Substring of the name")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> RunList:
+    """Runs, newest first, filtered by project, status, tag and name."""
+    runs, total = repository.list_runs(session, project, status, tag, q, limit, offset)
+    return RunList(runs=service.runs_out(session, runs), total=total, limit=limit, offset=offset)
+
+
+@router.get("/projects", response_model=ProjectList)
+def list_projects(session: SessionDep) -> ProjectList:
+    return ProjectList(
+        projects=[
+            ProjectOut(name=n, num_runs=c, last_activity=as_utc(t))
+            for n, c, t in repository.list_projects(session)
+        ]
+    )

@@ -1,0 +1,1 @@
+"""The storage layer: models, engine and sessions, chunk codec, series queries."""
