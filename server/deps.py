@@ -40,7 +40,9 @@ def canonical_run_id(run_id: Annotated[str, Path(max_length=64)]) -> str:
     try:
         return str(uuid.UUID(run_id))
     except ValueError:
-        raise Unprocessable("run id must be a UUID, like 0b7e9b1c-5a63-4e0e-9f0e-3f3c2a1d9b7e") from None
+        raise Unprocessable(
+            "run id must be a UUID, like 0b7e9b1c-5a63-4e0e-9f0e-3f3c2a1d9b7e"
+        ) from None
 
 
 RunIdDep = Annotated[str, Depends(canonical_run_id)]

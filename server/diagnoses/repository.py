@@ -44,7 +44,9 @@ def run_diagnoses(session: Session, run_id: str) -> list[Diagnosis]:
     )
 
 
-def sync_findings(session: Session, run_id: str, source: str, findings: Iterable[FindingIn]) -> None:
+def sync_findings(
+    session: Session, run_id: str, source: str, findings: Iterable[FindingIn]
+) -> None:
     """Upsert the findings of one source; its earlier findings that no longer hold are resolved.
 
     One row per (run, kind, subject): a finding seen again is updated in place; a resolved one
@@ -63,8 +65,14 @@ def sync_findings(session: Session, run_id: str, source: str, findings: Iterable
         seen.add(key)
         d = existing.get(key)
         if d is None:
-            d = Diagnosis(run_id=run_id, kind=f.kind, subject=f.subject, source=source,
-                          first_seen_at=now, muted=False)
+            d = Diagnosis(
+                run_id=run_id,
+                kind=f.kind,
+                subject=f.subject,
+                source=source,
+                first_seen_at=now,
+                muted=False,
+            )
             session.add(d)
             existing[key] = d
         d.severity, d.title, d.recommendation = f.severity, f.title, f.recommendation

@@ -13,7 +13,7 @@ from fastapi import Request
 
 from ..errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType, short
 from ..validation import check_key
-from .points import Points
+from .points import Points, sorted_unique
 
 MAX_STEP = 2**63 - 1
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -50,7 +50,9 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def decode_body(raw: bytes, content_type: str, content_encoding: str, max_decompressed: int) -> object:
+def decode_body(
+    raw: bytes, content_type: str, content_encoding: str, max_decompressed: int
+) -> object:
     """Decompress (gzip or identity) within ``max_decompressed`` bytes and parse JSON."""
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
@@ -98,7 +100,11 @@ def parse_batch(doc: object, max_points: int, max_keys: int, now: float | None =
     if unknown:
         raise Unprocessable(f"unknown field {short(sorted(unknown)[0])}")
     batch_id = doc.get("batch_id")
-    if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 64 or not set(batch_id) <= _BATCH_ID_CHARS:
+    if (
+        not isinstance(batch_id, str)
+        or not 1 <= len(batch_id) <= 64
+        or not set(batch_id) <= _BATCH_ID_CHARS
+    ):
         raise Unprocessable("batch_id must be 1-64 characters of A-Z a-z 0-9 _ . : -")
     dropped = doc.get("dropped", 0)
     if type(dropped) is not int or not 0 <= dropped <= MAX_STEP:
@@ -124,12 +130,18 @@ def parse_batch(doc: object, max_points: int, max_keys: int, now: float | None =
 
 def _parse_column(key: str, col: object, now: float) -> Points:
     where = f"points[{short(key)}]"
-    if not isinstance(col, dict) or not {"steps", "values"} <= set(col) <= {"steps", "values", "wall"}:
+    if not isinstance(col, dict) or not {"steps", "values"} <= set(col) <= {
+        "steps",
+        "values",
+        "wall",
+    }:
         raise Unprocessable(f"{where} must be an object with steps, values and optional wall")
     steps, values, wall = col["steps"], col["values"], col.get("wall")
     if not isinstance(steps, list) or not isinstance(values, list):
         raise Unprocessable(f"{where}: steps and values must be arrays")
-    if len(steps) != len(values) or (wall is not None and (not isinstance(wall, list) or len(wall) != len(steps))):
+    if len(steps) != len(values) or (
+        wall is not None and (not isinstance(wall, list) or len(wall) != len(steps))
+    ):
         raise Unprocessable(f"{where}: steps, values and wall must be arrays of one length")
     if not steps:
         return Points.empty(with_walls=True)
@@ -138,14 +150,8 @@ def _parse_column(key: str, col: object, now: float) -> Points:
     wall_arr = np.full(len(steps), now) if wall is None else _numbers_array(where, "wall", wall)
     if wall is not None and not np.all(np.isfinite(wall_arr)):
         raise Unprocessable(f"{where}: wall times must be finite")
-    # Sort by step; a step repeated inside one batch keeps its last value.
-    order = np.argsort(step_arr, kind="stable")
-    s = step_arr[order]
-    last = np.empty(len(s), dtype=bool)
-    last[:-1] = s[1:] != s[:-1]
-    last[-1] = True
-    keep = order[last]
-    return Points(step_arr[keep], value_arr[keep], wall_arr[keep])
+    # A step repeated inside one batch keeps its last value.
+    return sorted_unique(Points(step_arr, value_arr, wall_arr))
 
 
 def _steps_array(where: str, steps: list) -> np.ndarray:
@@ -171,7 +177,7 @@ def _numbers_array(where: str, name: str, items: list) -> np.ndarray:
             items = [_NONFINITE[x] if type(x) is str else x for x in items]
         except KeyError as exc:
             raise Unprocessable(
-                f"{where}: {name} holds the string {short(exc.args[0])}; only \"NaN\", "
+                f'{where}: {name} holds the string {short(exc.args[0])}; only "NaN", '
                 '"Infinity" and "-Infinity" are allowed'
             ) from None
     try:

@@ -41,7 +41,9 @@ _BATCH_EXAMPLE = {
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": _BATCH_EXAMPLE}},
+            "content": {
+                "application/json": {"schema": {"type": "object"}, "example": _BATCH_EXAMPLE}
+            },
         }
     },
 )
@@ -119,6 +121,6 @@ def get_series(
         ]
     }
     # Serialised here: the pydantic round trip costs more than the read on a 1M-point series.
-    return Response(json.dumps(body, allow_nan=False, separators=(",", ":")), media_type="application/json")
-
-
+    return Response(
+        json.dumps(body, allow_nan=False, separators=(",", ":")), media_type="application/json"
+    )

@@ -34,27 +34,30 @@ def merge_newest_wins(parts: list[Points]) -> Points:
     """
     if not parts:
         return Points.empty()
+    if len(parts) == 1:
+        return sorted_unique(parts[0])
     with_walls = parts[0].walls is not None
-    if len(parts) == 1 and _strictly_increasing(parts[0].steps):
-        return parts[0]
-    # Fast path: parts already in step order and disjoint (the usual append-only run).
-    if all(parts[i].steps[-1] < parts[i + 1].steps[0] for i in range(len(parts) - 1) if
-           len(parts[i]) and len(parts[i + 1])) and all(_strictly_increasing(p.steps) for p in parts):
-        return Points(
-            np.concatenate([p.steps for p in parts]),
-            np.concatenate([p.values for p in parts]),
-            np.concatenate([p.walls for p in parts]) if with_walls else None,
-        )
-    steps = np.concatenate([p.steps for p in parts])
-    values = np.concatenate([p.values for p in parts])
-    walls = np.concatenate([p.walls for p in parts]) if with_walls else None
-    order = np.argsort(steps, kind="stable")  # equal steps keep write order
-    sorted_steps = steps[order]
-    last_of_run = np.empty(len(order), dtype=bool)
-    last_of_run[:-1] = sorted_steps[1:] != sorted_steps[:-1]
-    last_of_run[-1:] = True
-    keep = order[last_of_run]
-    return Points(steps[keep], values[keep], walls[keep] if with_walls else None)
+    merged = Points(
+        np.concatenate([p.steps for p in parts]),
+        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.walls for p in parts]) if with_walls else None,
+    )
+    # Parts already in step order and disjoint (an append-only run) need no sort at all;
+    # sorted_unique checks that in one vectorised pass.
+    return sorted_unique(merged)
+
+
+def sorted_unique(pts: Points) -> Points:
+    """The points sorted by step; where a step repeats, its last value is kept."""
+    if _strictly_increasing(pts.steps):
+        return pts
+    order = np.argsort(pts.steps, kind="stable")
+    s = pts.steps[order]
+    last = np.empty(len(s), dtype=bool)
+    last[:-1] = s[1:] != s[:-1]
+    last[-1:] = True
+    keep = order[last]
+    return Points(pts.steps[keep], pts.values[keep], None if pts.walls is None else pts.walls[keep])
 
 
 def _strictly_increasing(steps: np.ndarray) -> bool:

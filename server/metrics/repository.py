@@ -25,8 +25,9 @@ def claim_batch(session: Session, run_id: str, batch_id: str, num_points: int) -
         _insert(session, IngestBatch)
         .values(run_id=run_id, batch_id=batch_id, num_points=num_points)
         .on_conflict_do_nothing()
+        .returning(IngestBatch.batch_id)
     )
-    return session.execute(stmt).rowcount == 1
+    return session.execute(stmt).first() is not None
 
 
 def lock_series(session: Session, run_id: str, keys: Sequence[str]) -> dict[str, Series]:

@@ -12,7 +12,7 @@ from ..storage.models import Run, Series, utcnow
 from . import repository
 from .body import Batch
 from .downsample import downsample
-from .points import Points
+from .points import Points, sorted_unique
 
 
 @dataclass
@@ -33,6 +33,7 @@ def ingest(session: Session, run: Run, batch: Batch) -> IngestResult:
     series = repository.lock_series(session, run.id, list(batch.points))
     rows, new_total = [], 0
     for key, pts in batch.points.items():
+        pts = sorted_unique(pts)
         s = series[key]
         new_total += _update_summary(session, s, pts)
         rows.append(repository.chunk_row(s.id, pts))

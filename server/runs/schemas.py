@@ -68,7 +68,9 @@ class RunUpsert(BaseModel):
         except ValueError:
             raise ValueError("config values must be finite numbers (no NaN or Infinity)") from None
         if len(text) > MAX_CONFIG_BYTES:
-            raise ValueError(f"config is {len(text)} bytes as JSON; the limit is {MAX_CONFIG_BYTES}")
+            raise ValueError(
+                f"config is {len(text)} bytes as JSON; the limit is {MAX_CONFIG_BYTES}"
+            )
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:

@@ -71,9 +71,7 @@ class Run(Base):
 class RunTag(Base):
     __tablename__ = "run_tags"
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -128,9 +126,7 @@ class IngestBatch(Base):
 
     __tablename__ = "ingest_batches"
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     num_points: Mapped[int] = mapped_column(Integer, default=0)
