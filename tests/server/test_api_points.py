@@ -71,7 +71,7 @@ def test_downsampling_keeps_the_spike_and_the_nan(client):
     assert r.status_code == 200
     s = read_series(client, run_id, "loss", max_points=500)["loss"]
     assert s["downsampled"] and s["total"] == n and len(s["steps"]) <= 550
-    got = dict(zip(s["steps"], s["values"]))
+    got = dict(zip(s["steps"], s["values"], strict=True))
     assert got[31_337] == 100.0 and got[40_000] == "NaN"
     zoom = read_series(client, run_id, "loss", step_min=31_000, step_max=31_999)["loss"]
     assert len(zoom["steps"]) == 1000 and not zoom["downsampled"]
@@ -294,7 +294,7 @@ def test_non_finite_numbers_never_make_a_500(client):
     ):
         r = client.get(url)
         assert r.status_code == 200, url
-        json.loads(r.text, parse_constant=lambda c: pytest.fail(f"bare {c} in {url}"))
+        json.loads(r.text, parse_constant=lambda c, url=url: pytest.fail(f"bare {c} in {url}"))
     assert client.get(f"/api/v1/runs/{run_id}/keys").json()["keys"][0]["nan_count"] == 1
 
 

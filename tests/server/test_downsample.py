@@ -31,7 +31,7 @@ def test_every_kind_of_non_finite_value_is_kept():
     pts.values[70_000] = np.inf
     pts.values[70_001] = -np.inf
     out = downsample(pts, 1000)
-    kept = dict(zip(out.steps.tolist(), out.values.tolist()))
+    kept = dict(zip(out.steps.tolist(), out.values.tolist(), strict=True))
     assert np.isnan(kept[10]) and np.isnan(kept[150_000])
     assert kept[70_000] == np.inf and kept[70_001] == -np.inf
 

@@ -109,7 +109,7 @@ def test_compaction_merges_small_chunks_and_keeps_newest_wins(sessions):
     for i in range(30):
         steps = rng.choice(400, size=40, replace=False)
         values = rng.standard_normal(40)
-        expected.update(zip(steps.tolist(), values.tolist()))
+        expected.update(zip(steps.tolist(), values.tolist(), strict=True))
         _ingest(sessions, _batch(f"b{i}", "loss", steps, values))
     before = _read(sessions, "loss")
     with sessions.begin() as s:

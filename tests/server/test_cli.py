@@ -1,0 +1,99 @@
+"""The ``losslens`` command as a user runs it: real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from server.cli import _redact
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _losslens(*args, env=None, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        **kw,
+    )
+
+
+def test_db_upgrade_creates_the_default_database_in_the_data_dir(tmp_path):
+    r = _losslens("db", "upgrade", env={"LOSSLENS_DATA_DIR": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "losslens.db").exists()
+    assert str(tmp_path / "losslens.db") in r.stdout
+
+
+def test_bad_database_url_fails_fast_with_a_message(tmp_path):
+    r = _losslens("db", "upgrade", env={"LOSSLENS_DATABASE_URL": "mysql://x"})
+    assert r.returncode != 0 and "LOSSLENS_DATABASE_URL" in r.stderr
+
+
+@pytest.mark.slow
+def test_serve_migrates_binds_localhost_and_answers(tmp_path):
+    port = _free_port()
+    db = tmp_path / "served.db"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            f"sqlite:///{db}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
+                    assert json.load(r) == {"status": "ok"}
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not come up")
+        run_id = str(uuid.uuid4())
+        req = urllib.request.Request(
+            f"{base}/api/v1/runs/{run_id}",
+            method="PUT",
+            data=json.dumps({"project": "cli"}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 201
+        listening = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True
+        ).stdout
+        if listening:  # ss may be missing on a bare machine
+            local_addresses = [line.split()[3] for line in listening.splitlines()]
+            assert local_addresses == [f"127.0.0.1:{port}"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_passwords_are_not_printed():
+    assert _redact("postgresql+psycopg://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"
+    assert _redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
