@@ -61,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs_router)
     app.include_router(metrics_router)
     app.include_router(diagnoses_router)
+    app.include_router(__import__("server.frontend_routes", fromlist=["router"]).router)
     return app

@@ -2,7 +2,8 @@
 
 Each column is one codec byte followed by its payload:
 
-- steps: int64 deltas (first value, then differences), zlib: sequential steps cost ~0 bytes;
+- steps: a contiguous range as (first, count); otherwise int64 deltas (first value, then
+  differences), zlib;
 - values: float64 with the bytes of each position grouped together (a byte shuffle), zlib,
   kept only when that saves a quarter or more (constant or smooth curves such as a learning
   rate); a noisy loss saves ~18% only, and decoding it would cost more time than the bytes
@@ -42,12 +43,22 @@ def _unpack(blob: bytes) -> bytes:
     raise ValueError(f"unknown chunk codec {codec}")
 
 
+RANGE = 3
+
+
 def encode_steps(steps: np.ndarray) -> bytes:
-    deltas = np.diff(steps.astype(_I8, copy=False), prepend=np.int64(0))
+    steps = steps.astype(_I8, copy=False)
+    if len(steps) > 1 and steps[-1] - steps[0] == len(steps) - 1 and np.all(np.diff(steps) == 1):
+        # Logged every step: no need to store (or inflate, at read time) a million deltas.
+        return bytes([RANGE]) + np.array([steps[0], len(steps)], dtype=_I8).tobytes()
+    deltas = np.diff(steps, prepend=np.int64(0))
     return _pack(deltas.tobytes())
 
 
 def decode_steps(blob: bytes) -> np.ndarray:
+    if blob and blob[0] == RANGE:
+        first, count = np.frombuffer(blob, dtype=_I8, offset=1)
+        return np.arange(first, first + count, dtype=np.int64)
     return np.cumsum(np.frombuffer(_unpack(blob), dtype=_I8), dtype=np.int64)
 
 

@@ -31,7 +31,15 @@ def test_nan_payload_bits_survive():
 
 
 @pytest.mark.parametrize(
-    "steps", [np.arange(10_000), np.array([0, 7, 2**63 - 1]), np.array([5]), np.array([], int)]
+    "steps",
+    [
+        np.arange(10_000),
+        np.arange(7, 90),
+        np.array([0, 1, 2, 4]),
+        np.array([0, 7, 2**63 - 1]),
+        np.array([5]),
+        np.array([], int),
+    ],
 )
 def test_steps_round_trip(steps):
     steps = steps.astype(np.int64)
