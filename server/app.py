@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .diagnoses.endpoints import router as diagnoses_router
+from .diagnoses.service import diagnose_and_store
+from .dispatch import Dispatcher
 from .errors import clip, install_error_handlers
 from .metrics.endpoints import router as metrics_router
 from .runs.endpoints import router as runs_router
@@ -18,6 +21,15 @@ from .settings import Settings
 from .storage.engine import make_engine, make_sessionmaker
 
 log = logging.getLogger("losslens.server")
+
+
+def _diagnosis_job(settings: Settings, app: FastAPI) -> Callable[[str], object]:
+    """Queue the Celery task when a broker is configured; else diagnose in this process."""
+    if settings.broker_url:
+        from worker.enqueue import make_sender
+
+        return make_sender(settings.broker_url)
+    return partial(diagnose_and_store, app.state.sessionmaker)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,9 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.dispatcher = Dispatcher(_diagnosis_job(settings, app), settings.diagnose_interval)
         try:
             yield
         finally:
+            app.state.dispatcher.close()
             engine.dispose()
 
     app = FastAPI(

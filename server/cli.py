@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--url", help="server URL (default $LOSSLENS_URL or http://127.0.0.1:8765)")
     demo.add_argument("args", nargs=argparse.REMAINDER, help="passed to the demo script")
 
+    worker = sub.add_parser("worker", help="run a Celery worker (needs LOSSLENS_BROKER_URL)")
+    worker.add_argument("--broker-url", help="redis://host:6379/0 (default $LOSSLENS_BROKER_URL)")
+    worker.add_argument("--database-url")
+    worker.add_argument("--concurrency", type=int, default=1)
+
     compact = sub.add_parser("compact", help="merge small chunks of every run")
     compact.add_argument("--database-url")
 
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return _demo(args.url, args.args)
     if args.command == "compact":
         return _compact(args)
+    if args.command == "worker":
+        return _worker(args)
     return 2
 
 
@@ -131,6 +138,36 @@ def _sync(args) -> int:
     print(file=sys.stderr)
     print(result.summary() if hasattr(result, "summary") else result)
     return 0 if not getattr(result, "failed", 0) else 1
+
+
+def _worker(args) -> int:
+    settings = _settings(args.database_url, broker_url=args.broker_url)
+    if not settings.broker_url:
+        print(
+            "losslens worker needs a broker: set LOSSLENS_BROKER_URL or --broker-url "
+            "(without one, `losslens serve` diagnoses in-process)",
+            file=sys.stderr,
+        )
+        return 2
+    # The tasks read their settings from the environment, in every worker process.
+    os.environ["LOSSLENS_BROKER_URL"] = settings.broker_url
+    os.environ["LOSSLENS_DATABASE_URL"] = settings.resolved_database_url
+    from worker.celery_app import make_celery
+
+    app = make_celery(settings.broker_url)
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={args.concurrency}",
+            "--pool=prefork",
+            "-Q",
+            "losslens",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0
 
 
 def _compact(args) -> int:

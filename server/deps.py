@@ -19,7 +19,11 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back if it raises."""
+    """One session per request: committed when the route returns, rolled back if it raises.
+
+    A route that changed what a diagnosis sees calls :func:`diagnose_after_commit`; the
+    diagnosis is asked for only once the commit succeeded.
+    """
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
@@ -29,6 +33,15 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+    run_id = getattr(request.state, "diagnose_run", None)
+    if run_id is not None:
+        request.app.state.dispatcher.request(run_id, force=request.state.diagnose_force)
+
+
+def diagnose_after_commit(request: Request, run_id: str, force: bool = False) -> None:
+    """Ask for a diagnosis of ``run_id`` once this request's transaction has committed."""
+    request.state.diagnose_run = run_id
+    request.state.diagnose_force = force
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

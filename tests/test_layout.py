@@ -52,3 +52,15 @@ def test_diagnosis_rules_do_no_io():
 def test_server_never_imports_celery_internals():
     for path in sorted((ROOT / "server").rglob("*.py")):
         assert "celery" not in _imports(path), f"{path.relative_to(ROOT)} imports celery"
+
+
+def test_server_reaches_the_worker_only_through_the_rules_and_the_enqueue_seam():
+    allowed = {"worker.diagnosis", "worker.enqueue"}
+    for path in sorted((ROOT / "server").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mod = node.module
+                if mod.split(".")[0] == "worker":
+                    assert any(mod == a or mod.startswith(a + ".") for a in allowed), (
+                        f"{path.relative_to(ROOT)} imports {mod}"
+                    )

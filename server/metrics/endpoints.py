@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from ..deps import RunDep, SessionDep, SettingsDep
+from ..deps import RunDep, SessionDep, SettingsDep, diagnose_after_commit
 from ..diagnoses.repository import active_briefs
 from ..errors import Unprocessable
 from ..jsonnum import json_floats
@@ -63,7 +63,8 @@ def post_points(
     )
     batch = parse_batch(doc, settings.max_points_per_batch, settings.max_keys_per_batch)
     result = service.ingest(session, run, batch)
-    request.state.ingested_run = run.id  # read by the diagnosis dispatcher after the commit
+    if not result.duplicate:
+        diagnose_after_commit(request, run.id)
     return IngestOut(
         accepted=result.accepted,
         new=result.new,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from ..deps import RunDep, RunIdDep, SessionDep
+from ..deps import RunDep, RunIdDep, SessionDep, diagnose_after_commit
 from . import repository, service
 from .schemas import ProjectList, ProjectOut, RunList, RunOut, RunPatch, RunUpsert, Status, as_utc
 
@@ -28,9 +28,11 @@ def put_run(run_id: RunIdDep, body: RunUpsert, session: SessionDep, response: Re
 
 
 @router.patch("/runs/{run_id}", response_model=RunOut)
-def patch_run(run: RunDep, body: RunPatch, session: SessionDep) -> RunOut:
-    """Change a run's status or tags."""
+def patch_run(request: Request, run: RunDep, body: RunPatch, session: SessionDep) -> RunOut:
+    """Change a run's status or tags. A run that ends is diagnosed once more, at once."""
     service.patch_run(session, run, body)
+    if body.status in service.FINAL_STATUSES:
+        diagnose_after_commit(request, run.id, force=True)
     return service.runs_out(session, [run])[0]
 
 

@@ -1,0 +1,1 @@
+"""Diagnosis workers: the pure rules (``worker.diagnosis``) and the Celery app and tasks."""
