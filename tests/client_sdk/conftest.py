@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,5 +136,3 @@ def fresh_server(tmp_path) -> Iterator[ServerProcess]:
     yield srv
     srv.stop()
 
-
-__all__ = ["ServerProcess", "free_port", "urllib", "urllib.error"]
