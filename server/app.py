@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .diagnoses.endpoints import router as diagnoses_router
-from .diagnoses.service import diagnose_and_store
 from .dispatch import Dispatcher
 from .errors import clip, install_error_handlers
+from .jobs import after_ingest
 from .metrics.endpoints import router as metrics_router
 from .runs.endpoints import router as runs_router
 from .settings import Settings
@@ -29,7 +29,9 @@ def _diagnosis_job(settings: Settings, app: FastAPI) -> Callable[[str], object]:
         from worker.enqueue import make_sender
 
         return make_sender(settings.broker_url)
-    return partial(diagnose_and_store, app.state.sessionmaker)
+    return partial(
+        after_ingest, app.state.sessionmaker, compact_target_points=settings.compact_target_points
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.diagnoses.service import diagnose_and_store
+from server.jobs import after_ingest
 from server.settings import Settings
 from server.storage.engine import make_engine, make_sessionmaker
 
@@ -37,5 +37,5 @@ def _sessions() -> sessionmaker[Session]:
     max_retries=5,
 )
 def diagnose_run(run_id: str) -> None:
-    """Run every rule over the run's series and upsert its diagnoses."""
-    diagnose_and_store(_sessions(), run_id)
+    """Compact the run's chunks where ready, run every rule, upsert its diagnoses."""
+    after_ingest(_sessions(), run_id, Settings().compact_target_points)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,10 @@ def lock_series(session: Session, run_id: str, keys: Sequence[str]) -> dict[str,
 
 def all_series(session: Session, run_id: str) -> list[Series]:
     return list(session.scalars(select(Series).where(Series.run_id == run_id).order_by(Series.key)))
+
+
+def all_series_ids(session: Session, run_id: str) -> list[int]:
+    return list(session.scalars(select(Series.id).where(Series.run_id == run_id)))
 
 
 def series_by_keys(session: Session, run_id: str, keys: Iterable[str]) -> dict[str, Series]:
@@ -162,14 +166,13 @@ def compact_series(session: Session, series_id: int, target_points: int) -> int:
     return removed
 
 
-def series_ids_with_small_chunks(session: Session, run_id: str, target_points: int) -> list[int]:
-    from sqlalchemy import func
-
+def series_ids_to_compact(session: Session, run_id: str, target_points: int) -> list[int]:
+    """Series of a run whose small chunks add up to a full chunk, so merging them pays."""
     query = (
         select(Chunk.series_id)
         .join(Series, Series.id == Chunk.series_id)
         .where(Series.run_id == run_id, Chunk.count < target_points)
         .group_by(Chunk.series_id)
-        .having(func.count() > 1)
+        .having(func.count() > 1, func.sum(Chunk.count) >= target_points)
     )
     return list(session.scalars(query))

@@ -116,9 +116,14 @@ def read_series(
     return out
 
 
-def compact_run(session: Session, run_id: str, target_points: int) -> int:
-    """Merge the small chunks of every series of a run; returns how many chunks were removed."""
-    removed = 0
-    for series_id in repository.series_ids_with_small_chunks(session, run_id, target_points):
-        removed += repository.compact_series(session, series_id, target_points)
-    return removed
+def compact_run(session: Session, run_id: str, target_points: int, everything: bool = True) -> int:
+    """Merge small chunks of a run's series; returns how many chunks were removed.
+
+    With ``everything=False`` only series whose small chunks add up to a full chunk are
+    touched, so a live run is not rewritten on every call.
+    """
+    if everything:
+        ids = repository.all_series_ids(session, run_id)
+    else:
+        ids = repository.series_ids_to_compact(session, run_id, target_points)
+    return sum(repository.compact_series(session, sid, target_points) for sid in ids)
