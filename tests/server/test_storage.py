@@ -135,3 +135,16 @@ def test_deleting_a_run_removes_its_points(sessions):
     with sessions.begin() as s:
         assert s.scalar(select(func.count()).select_from(Chunk)) == 0
         assert s.scalar(select(func.count()).select_from(Series)) == 0
+
+
+def test_a_live_run_is_compacted_only_once_a_full_chunk_is_ready(sessions):
+    for i in range(4):
+        _ingest(sessions, _batch(f"b{i}", "loss", range(i * 100, i * 100 + 100), range(100)))
+    with sessions.begin() as s:
+        assert service.compact_run(s, RUN_ID, 1000, everything=False) == 0
+    for i in range(4, 10):
+        _ingest(sessions, _batch(f"b{i}", "loss", range(i * 100, i * 100 + 100), range(100)))
+    with sessions.begin() as s:
+        assert service.compact_run(s, RUN_ID, 1000, everything=False) == 9
+        assert s.scalar(select(func.count()).select_from(Chunk)) == 1
+    assert _read(sessions, "loss").steps.tolist() == list(range(1000))
