@@ -47,13 +47,13 @@ def _index_html() -> str:
     return text.replace("__PLOTLY_VERSION__", plotly_js()[1])
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 def index() -> HTMLResponse:
     """The dashboard (a single page; the views live behind ``#/`` routes)."""
     return HTMLResponse(_index_html(), headers=NO_CACHE)
 
 
-@router.get("/static/plotly.min.js")
+@router.api_route("/static/plotly.min.js", methods=["GET", "HEAD"])
 def plotly_bundle() -> FileResponse:
     path, _version = plotly_js()
     return FileResponse(path, media_type=MEDIA_TYPES[".js"], headers=LONG_CACHE)
@@ -75,7 +75,7 @@ def resolve_static(path: str) -> Path | None:
     return candidate
 
 
-@router.get("/static/{path:path}")
+@router.api_route("/static/{path:path}", methods=["GET", "HEAD"])
 def static_file(path: str) -> Response:
     """A file of ``frontend/``; anything outside it, hidden, or of an unknown type is a 404."""
     found = resolve_static(path)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from .celery_app import make_celery
 
 # Give up quickly when the broker is down: the server asks again on the next batch.
-_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5, "timeout": 2}
+_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
 def make_sender(broker_url: str) -> Callable[[str], None]:

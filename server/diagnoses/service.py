@@ -33,10 +33,10 @@ def diagnose_and_store(maker: sessionmaker[Session], run_id: str) -> list[Findin
             pts = points_repo.read_points(session, s.id)
             series[s.key] = SeriesData(steps=pts.steps, values=pts.values)
     # The rules are pure CPU work: no transaction is held while they run.
-    outcome = diagnose(RunData(series=series, config=config))
-    findings, errors = outcome if isinstance(outcome, tuple) else (outcome, [])
+    errors: list = []
+    findings = diagnose(RunData(series=series, config=config), errors=errors)
     for err in errors:
-        log.warning("a rule failed on run %s: %s", run_id, err)
+        log.warning("rule %s failed on run %s: %s", err.kind, run_id, err.error)
     stored = [_finding_in(f) for f in findings]
     with maker.begin() as session:
         if session.get(Run, run_id) is not None:
