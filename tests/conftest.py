@@ -16,7 +16,9 @@ from server.storage.migrate import upgrade
 PG_ADMIN_URL = os.environ.get(
     "LOSSLENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-TABLES = ("chunks", "series", "ingest_batches", "diagnoses", "run_tags", "runs", "projects")
+TABLES = (
+    "chunks", "series", "ingest_batches", "diagnoses", "run_mutes", "run_tags", "runs", "projects",
+)
 
 
 @pytest.fixture(scope="session")

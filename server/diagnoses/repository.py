@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ..storage.models import Diagnosis, utcnow
+from ..storage.models import Diagnosis, Project, Run, RunMute, utcnow
 
 
 @dataclass
@@ -53,6 +53,7 @@ def sync_findings(
     that comes back is active again. Resolved rows are kept with their step range.
     """
     now = utcnow()
+    muted = muted_kinds(session, run_id)
     existing = {
         (d.kind, d.subject): d
         for d in session.scalars(
@@ -78,7 +79,62 @@ def sync_findings(
         d.severity, d.title, d.recommendation = f.severity, f.title, f.recommendation
         d.step_start, d.step_end, d.evidence = f.step_start, f.step_end, f.evidence
         d.status, d.resolved_at, d.updated_at = "active", None, now
+        d.muted = f.kind in muted
     for key, d in existing.items():
         if key not in seen and d.status == "active":
             d.status, d.resolved_at, d.updated_at = "resolved", now, now
     session.flush()
+
+
+def muted_kinds(session: Session, run_id: str) -> set[str]:
+    return set(session.scalars(select(RunMute.kind).where(RunMute.run_id == run_id)))
+
+
+def set_muted(session: Session, run_id: str, kind: str, muted: bool) -> None:
+    """Mute or unmute a kind for a run: its diagnoses stay recorded, flagged ``muted``."""
+    if muted:
+        if kind not in muted_kinds(session, run_id):
+            session.add(RunMute(run_id=run_id, kind=kind, created_at=utcnow()))
+    else:
+        session.execute(delete(RunMute).where(RunMute.run_id == run_id, RunMute.kind == kind))
+    session.execute(
+        update(Diagnosis)
+        .where(Diagnosis.run_id == run_id, Diagnosis.kind == kind)
+        .values(muted=muted)
+    )
+    session.flush()
+
+
+def search(
+    session: Session,
+    project: str | None,
+    kind: str | None,
+    status: str | None,
+    severity: str | None,
+    include_muted: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[Diagnosis], int]:
+    """Diagnoses across runs, newest first, for automation."""
+    from sqlalchemy import func
+
+    query = select(Diagnosis)
+    if project is not None:
+        query = (
+            query.join(Run, Run.id == Diagnosis.run_id)
+            .join(Project, Project.id == Run.project_id)
+            .where(Project.name == project)
+        )
+    if kind is not None:
+        query = query.where(Diagnosis.kind == kind)
+    if status is not None:
+        query = query.where(Diagnosis.status == status)
+    if severity is not None:
+        query = query.where(Diagnosis.severity == severity)
+    if not include_muted:
+        query = query.where(Diagnosis.muted.is_(False))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Diagnosis.updated_at.desc(), Diagnosis.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), total

@@ -71,3 +71,13 @@ class DiagnosisOut(BaseModel):
 
 class DiagnosisList(BaseModel):
     diagnoses: list[DiagnosisOut]
+
+
+class DiagnosisPage(DiagnosisList):
+    total: int
+    limit: int
+    offset: int
+
+
+class MuteList(BaseModel):
+    kinds: list[str]
