@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .auth.endpoints import router as session_router
 from .diagnoses.endpoints import router as diagnoses_router
 from .dispatch import Dispatcher
 from .errors import clip, install_error_handlers
@@ -77,5 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs_router)
     app.include_router(metrics_router)
     app.include_router(diagnoses_router)
+    app.include_router(session_router)
     app.include_router(__import__("server.frontend_routes", fromlist=["router"]).router)
     return app

@@ -27,11 +27,34 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--database-url", help="sqlite:///PATH or postgresql://... URL")
     serve.add_argument("--workers", type=int, default=1, help="server processes")
     serve.add_argument("--demo", action="store_true", help="also stream a demo run into it")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow a non-loopback --host without API keys (LOSSLENS_AUTH)",
+    )
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply the migrations")
     up.add_argument("--database-url")
+
+    keys = sub.add_parser("keys", help="API keys (used when LOSSLENS_AUTH=true)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    kc = keys_sub.add_parser("create", help="create a key and print it (shown only once)")
+    kc.add_argument("--project", required=True)
+    kc.add_argument(
+        "--scope",
+        choices=("write", "read", "admin"),
+        required=True,
+        help="write: training jobs; read: dashboards, automation; admin: all",
+    )
+    kc.add_argument("--name", default="", help="what the key is for")
+    kl = keys_sub.add_parser("list", help="list keys (never their secret)")
+    kl.add_argument("--project")
+    kr = keys_sub.add_parser("revoke", help="revoke a key by id")
+    kr.add_argument("key_id", type=int)
+    for p in (kc, kl, kr):
+        p.add_argument("--database-url")
 
     sync = sub.add_parser("sync", help="upload runs spooled on disk (offline or unsent)")
     sync.add_argument("path", nargs="?", help="a run's spool folder or the spool root")
@@ -62,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return _compact(args)
     if args.command == "worker":
         return _worker(args)
+    if args.command == "keys":
+        return _keys(args)
     return 2
 
 
@@ -86,6 +111,14 @@ def _serve(args) -> int:
     from .storage.migrate import upgrade
 
     settings = _settings(args.database_url, host=args.host, port=args.port)
+    if not settings.auth and not _is_loopback(settings.host) and not args.insecure_no_auth:
+        print(
+            f"refusing to serve on {settings.host} without API keys: anyone who can reach it "
+            "could read and write every run. Set LOSSLENS_AUTH=true (and create keys with "
+            "`losslens keys create`), or pass --insecure-no-auth.",
+            file=sys.stderr,
+        )
+        return 2
     upgrade(settings.resolved_database_url)
     # The app factory reads its settings from the environment, in every worker process.
     os.environ["LOSSLENS_DATABASE_URL"] = settings.resolved_database_url
@@ -138,6 +171,47 @@ def _sync(args) -> int:
     print(file=sys.stderr)
     print(result.summary() if hasattr(result, "summary") else result)
     return 0 if not getattr(result, "failed", 0) else 1
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _keys(args) -> int:
+    from .auth import keys
+    from .storage.engine import make_engine, make_sessionmaker
+    from .storage.migrate import upgrade
+
+    settings = _settings(args.database_url)
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            if args.keys_command == "create":
+                key, plaintext = keys.create_key(session, args.project, args.scope, args.name)
+                print(plaintext)
+                print(
+                    f"key {key.id}: project {args.project!r}, scope {args.scope}. Keep it: it "
+                    "is not shown again.",
+                    file=sys.stderr,
+                )
+            elif args.keys_command == "list":
+                for k in keys.list_keys(session, args.project):
+                    state = "revoked" if k.revoked_at else "active"
+                    print(f"{k.id}\t{k.project.name}\t{k.scope}\t{k.prefix}...\t{state}\t{k.name}")
+            elif not keys.revoke_key(session, args.key_id):
+                print(f"no key with id {args.key_id}", file=sys.stderr)
+                return 1
+    finally:
+        engine.dispose()
+    return 0
 
 
 def _worker(args) -> int:

@@ -21,6 +21,17 @@ class BadRequest(LosslensError):
     status_code = 400
 
 
+class Unauthorized(LosslensError):
+    status_code = 401
+
+    def __init__(self, detail: str):
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(LosslensError):
+    status_code = 403
+
+
 class NotFound(LosslensError):
     status_code = 404
 

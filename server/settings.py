@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # Chunks below this many points are merged by compaction (about 10k points per chunk).
     compact_target_points: int = 10_000
     diagnose_interval: float = 2.0
+    # API keys: off by default (then `losslens serve` binds only 127.0.0.1 unless told
+    # --insecure-no-auth); on, every request needs a project's key.
+    auth: bool = False
+    # Mark the dashboard's cookie Secure (set when served over HTTPS behind a proxy).
+    cookie_secure: bool = False
     log_level: str = "info"
 
     @field_validator("database_url")

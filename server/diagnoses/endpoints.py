@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
-from ..deps import RunDep, SessionDep
+from ..deps import AdminRun, ReadAccess, ReadRun, SessionDep, WriteRun
 from ..runs.schemas import as_utc
 from . import repository
 from .schemas import DiagnosisList, DiagnosisOut, DiagnosisPage, ModelChecksIn, MuteList, Severity
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["diagnoses"])
 
 
 @router.put("/runs/{run_id}/model-checks", response_model=DiagnosisList)
-def put_model_checks(run: RunDep, body: ModelChecksIn, session: SessionDep) -> DiagnosisList:
+def put_model_checks(run: WriteRun, body: ModelChecksIn, session: SessionDep) -> DiagnosisList:
     """Static findings computed by the SDK at ``watch()`` time; replaces the earlier ones."""
     repository.sync_findings(
         session,
@@ -29,19 +29,19 @@ def put_model_checks(run: RunDep, body: ModelChecksIn, session: SessionDep) -> D
 
 
 @router.get("/runs/{run_id}/diagnoses", response_model=DiagnosisList)
-def get_run_diagnoses(run: RunDep, session: SessionDep) -> DiagnosisList:
+def get_run_diagnoses(run: ReadRun, session: SessionDep) -> DiagnosisList:
     """The run's diagnoses, active and resolved."""
     return _list(session, run.id)
 
 
 @router.get("/runs/{run_id}/mutes", response_model=MuteList)
-def get_mutes(run: RunDep, session: SessionDep) -> MuteList:
+def get_mutes(run: ReadRun, session: SessionDep) -> MuteList:
     """Kinds muted for this run."""
     return MuteList(kinds=sorted(repository.muted_kinds(session, run.id)))
 
 
 @router.put("/runs/{run_id}/mutes/{kind}", response_model=MuteList)
-def put_mute(run: RunDep, kind: KindPath, session: SessionDep) -> MuteList:
+def put_mute(run: AdminRun, kind: KindPath, session: SessionDep) -> MuteList:
     """Mute a kind for this run (a false positive, or a known and accepted condition): its
     diagnoses stay recorded but leave the badges, the ingest answer and the SDK callback."""
     repository.set_muted(session, run.id, kind, True)
@@ -49,7 +49,7 @@ def put_mute(run: RunDep, kind: KindPath, session: SessionDep) -> MuteList:
 
 
 @router.delete("/runs/{run_id}/mutes/{kind}", status_code=204)
-def delete_mute(run: RunDep, kind: KindPath, session: SessionDep) -> Response:
+def delete_mute(run: AdminRun, kind: KindPath, session: SessionDep) -> Response:
     """Unmute a kind for this run."""
     repository.set_muted(session, run.id, kind, False)
     return Response(status_code=204)
@@ -58,6 +58,7 @@ def delete_mute(run: RunDep, kind: KindPath, session: SessionDep) -> Response:
 @router.get("/diagnoses", response_model=DiagnosisPage)
 def search_diagnoses(
     session: SessionDep,
+    principal: ReadAccess,
     project: Annotated[str | None, Query(max_length=200)] = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
     status: Literal["active", "resolved"] | None = None,
@@ -67,6 +68,10 @@ def search_diagnoses(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> DiagnosisPage:
     """Diagnoses across runs, newest first: for automation (alerts, dashboards, sweeps)."""
+    if principal.project_name is not None:
+        if project not in (None, principal.project_name):
+            return DiagnosisPage(diagnoses=[], total=0, limit=limit, offset=offset)
+        project = principal.project_name
     rows, total = repository.search(
         session, project, kind, status, severity, include_muted, limit, offset
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from ..deps import RunDep, SessionDep, SettingsDep, diagnose_after_commit
+from ..deps import ReadRun, SessionDep, SettingsDep, WriteRun, diagnose_after_commit
 from ..diagnoses.repository import active_briefs
 from ..errors import Unprocessable
 from ..jsonnum import json_floats
@@ -49,7 +49,7 @@ _BATCH_EXAMPLE = {
 )
 def post_points(
     request: Request,
-    run: RunDep,
+    run: WriteRun,
     session: SessionDep,
     settings: SettingsDep,
     raw: Annotated[bytes, Depends(raw_body)],
@@ -74,7 +74,7 @@ def post_points(
 
 
 @router.get("/runs/{run_id}/keys", response_model=KeyList)
-def get_keys(run: RunDep, session: SessionDep) -> KeyList:
+def get_keys(run: ReadRun, session: SessionDep) -> KeyList:
     """Every key the run logged, with its summaries."""
     return KeyList(
         keys=[
@@ -86,7 +86,7 @@ def get_keys(run: RunDep, session: SessionDep) -> KeyList:
 
 @router.get("/runs/{run_id}/series", response_model=SeriesList)
 def get_series(
-    run: RunDep,
+    run: ReadRun,
     session: SessionDep,
     keys: Annotated[str, Query(description="Comma-separated keys", max_length=50_000)],
     max_points: Annotated[int | None, Query(ge=10, le=1_000_000)] = None,

@@ -97,3 +97,33 @@ def test_serve_migrates_binds_localhost_and_answers(tmp_path):
 def test_passwords_are_not_printed():
     assert _redact("postgresql+psycopg://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"
     assert _redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_serve_refuses_a_public_address_without_auth(tmp_path):
+    r = _losslens("serve", "--host", "0.0.0.0", "--database-url", f"sqlite:///{tmp_path}/x.db")
+    assert r.returncode == 2 and "--insecure-no-auth" in r.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_keys_create_list_revoke(tmp_path):
+    db = f"sqlite:///{tmp_path}/k.db"
+    r = _losslens(
+        "keys",
+        "create",
+        "--project",
+        "digits",
+        "--scope",
+        "write",
+        "--name",
+        "ci",
+        "--database-url",
+        db,
+    )
+    assert r.returncode == 0, r.stderr
+    key = r.stdout.strip()
+    assert key.startswith("ll_") and len(key) > 30 and "not shown again" in r.stderr
+    listed = _losslens("keys", "list", "--database-url", db).stdout
+    assert "digits\twrite" in listed and "active" in listed and key not in listed
+    assert _losslens("keys", "revoke", "1", "--database-url", db).returncode == 0
+    assert "revoked" in _losslens("keys", "list", "--database-url", db).stdout
+    assert _losslens("keys", "revoke", "99", "--database-url", db).returncode == 1

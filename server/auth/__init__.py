@@ -1,0 +1,1 @@
+"""API keys per project with scopes, and who a request acts as."""
