@@ -10,6 +10,8 @@ from functools import partial
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .auth.endpoints import router as session_router
 from .diagnoses.endpoints import router as diagnoses_router
@@ -33,6 +35,33 @@ def _diagnosis_job(settings: Settings, app: FastAPI) -> Callable[[str], object]:
     return partial(
         after_ingest, app.state.sessionmaker, compact_target_points=settings.compact_target_points
     )
+
+
+def _check_database(app: FastAPI) -> str:
+    try:
+        with app.state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"error: {type(exc).__name__}"
+
+
+def _check_broker(settings: Settings) -> str:
+    if not settings.broker_url:
+        return "not configured"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(
+            settings.broker_url, socket_connect_timeout=1, socket_timeout=1
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"error: {type(exc).__name__}"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,10 +99,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         return JSONResponse({"detail": f"{clip(where, 120)}: {clip(msg, 300)}{more}"}, 422)
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request) -> JSONResponse:
+        """The database (and the broker, when one is configured) answer."""
+        checks = {"database": _check_database(request.app), "broker": _check_broker(settings)}
+        ok = all(v in ("ok", "not configured") for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", **checks},
+            200 if ok else 503,
+            headers=None if ok else {"Retry-After": "5"},
+        )
 
     app.include_router(runs_router)
     app.include_router(metrics_router)

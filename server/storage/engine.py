@@ -34,7 +34,16 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Fail fast when PostgreSQL is down (the API answers 503 within ~2 s, never hangs) and
+    # recover by itself: dead pooled connections are replaced on their next checkout.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=2,
+        connect_args={"connect_timeout": 2},
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
