@@ -24,6 +24,7 @@ def _get(url: str):
     try:
         return get_json(url)
     except urllib.error.HTTPError as exc:
+        exc.close()
         if exc.code == 404:
             return None
         raise
