@@ -9,6 +9,7 @@ from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -62,6 +63,32 @@ def _check_broker(settings: Settings) -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"error: {type(exc).__name__}"
+
+
+_ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "properties": {"detail": {"type": "string", "description": "What was wrong, briefly."}},
+    "required": ["detail"],
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Every error is ``{"detail": "<what was wrong>"}``: say so in the OpenAPI document
+    (FastAPI documents its own 422 list format, which this app never sends)."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["HTTPValidationError"] = _ERROR_SCHEMA
+            components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -125,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers=None if ok else {"Retry-After": "5"},
         )
 
+    _document_errors(app)
     app.include_router(runs_router)
     app.include_router(metrics_router)
     app.include_router(diagnoses_router)
