@@ -21,6 +21,7 @@ from .errors import clip, install_error_handlers
 from .jobs import after_ingest
 from .metrics.endpoints import router as metrics_router
 from .runs.endpoints import router as runs_router
+from .runs.reaper import Reaper
 from .settings import Settings
 from .storage.engine import make_engine, make_sessionmaker
 
@@ -101,9 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.dispatcher = Dispatcher(_diagnosis_job(settings, app), settings.diagnose_interval)
+        reaper = Reaper(app.state.sessionmaker, settings.heartbeat_timeout)
         try:
             yield
         finally:
+            reaper.close()
             app.state.dispatcher.close()
             engine.dispose()
 

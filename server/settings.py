@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # Chunks below this many points are merged by compaction (about 10k points per chunk).
     compact_target_points: int = 10_000
     diagnose_interval: float = 2.0
+    # A running run silent (no points, no heartbeat) for this long is marked crashed.
+    heartbeat_timeout: float = 300.0
     # API keys: off by default (then `losslens serve` binds only 127.0.0.1 unless told
     # --insecure-no-auth); on, every request needs a project's key.
     auth: bool = False

@@ -33,6 +33,8 @@ def claim_batch(session: Session, run_id: str, batch_id: str, num_points: int) -
 def lock_series(session: Session, run_id: str, keys: Sequence[str]) -> dict[str, Series]:
     """Get (creating where missing) the series rows of ``keys``, locked for this transaction."""
     ordered = sorted(set(keys))  # one lock order for every writer: no deadlock
+    if not ordered:
+        return {}
     stmt = _insert(session, Series).on_conflict_do_nothing()
     session.execute(stmt, [{"run_id": run_id, "key": k, "count": 0} for k in ordered])
     query = select(Series).where(Series.run_id == run_id, Series.key.in_(ordered))

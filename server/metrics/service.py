@@ -8,6 +8,7 @@ import numpy as np
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..runs.service import revive_if_crashed
 from ..storage.models import Run, Series, utcnow
 from . import repository
 from .body import Batch
@@ -49,6 +50,7 @@ def ingest(session: Session, run: Run, batch: Batch) -> IngestResult:
             updated_at=now,
         )
     )
+    revive_if_crashed(session, run.id)
     return IngestResult(accepted, new_total, False)
 
 

@@ -62,6 +62,13 @@ def patch_run(request: Request, run: WriteRun, body: RunPatch, session: SessionD
     return service.runs_out(session, [run])[0]
 
 
+@router.post("/runs/{run_id}/heartbeat", status_code=204)
+def post_heartbeat(run: WriteRun, session: SessionDep) -> Response:
+    """The training process is alive (the SDK sends this when it has nothing else to send)."""
+    service.heartbeat(session, run)
+    return Response(status_code=204)
+
+
 @router.get("/runs/{run_id}", response_model=RunOut)
 def get_run(run: ReadRun, session: SessionDep) -> RunOut:
     return service.runs_out(session, [run])[0]

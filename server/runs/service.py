@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..errors import Unprocessable
@@ -60,6 +61,20 @@ def patch_run(session: Session, run: Run, body: RunPatch) -> Run:
     run.updated_at = utcnow()
     session.flush()
     return run
+
+
+def heartbeat(session: Session, run: Run) -> None:
+    run.heartbeat_at = utcnow()
+    revive_if_crashed(session, run.id)
+
+
+def revive_if_crashed(session: Session, run_id: str) -> None:
+    """A run marked crashed that sends again was only silent: it is running again."""
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "crashed")
+        .values(status="running", finished_at=None)
+    )
 
 
 def _set_status(run: Run, status: str) -> None:

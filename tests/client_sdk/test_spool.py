@@ -156,8 +156,8 @@ def test_unwritable_spool_and_no_server_keeps_points_in_memory_up_to_the_bound(f
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     transport = MemoryTransport()
-    transport.fail_next(10**6)  # the server is down for the whole run
-    s = fast.with_overrides(max_queue_points=30, finish_network_failures=1)
+    transport.down = True  # for the whole run
+    s = fast.with_overrides(max_queue_points=30, finish_attempts=1)
     run = Run(project="p", transport=transport, settings=s, spool_dir=str(blocker))
     for i in range(10):
         run.log({"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0, "e": 5.0}, step=i)

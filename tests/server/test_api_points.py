@@ -303,3 +303,11 @@ def test_dropped_points_reported_by_the_client_add_up(client):
     post_points(client, run_id, GOOD, dropped=7)
     post_points(client, run_id, {"loss": {"steps": [9], "values": [1]}}, dropped=3)
     assert client.get(f"/api/v1/runs/{run_id}").json()["dropped_points"] == 10
+
+
+def test_a_batch_with_only_a_dropped_count_is_accepted(client):
+    run_id = new_run(client)
+    r = post_points(client, run_id, {}, dropped=5)
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["new"]) == (0, 0)
+    assert client.get(f"/api/v1/runs/{run_id}").json()["dropped_points"] == 5

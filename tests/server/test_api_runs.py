@@ -130,3 +130,26 @@ def test_openapi_and_health(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/v1/runs/{run_id}/points" in paths and "/api/v1/runs/{run_id}/series" in paths
+
+
+def test_a_silent_run_is_marked_crashed_and_revives_when_it_sends(client, db_url):
+    from server.runs.reaper import mark_crashed
+    from server.storage.engine import make_engine, make_sessionmaker
+
+    run_id = new_run(client)
+    done = new_run(client)
+    client.patch(f"/api/v1/runs/{done}", json={"status": "finished"})
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine).begin() as s:
+        assert mark_crashed(s, timeout_s=3600) == 0  # heard from just now
+    with make_sessionmaker(engine).begin() as s:
+        assert mark_crashed(s, timeout_s=-1) == 1  # only the running one
+    assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "crashed"
+    assert client.get(f"/api/v1/runs/{done}").json()["status"] == "finished"
+    assert client.post(f"/api/v1/runs/{run_id}/heartbeat").status_code == 204
+    assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "running"
+    with make_sessionmaker(engine).begin() as s:
+        mark_crashed(s, timeout_s=-1)
+    engine.dispose()
+    post_points(client, run_id, {"loss": {"steps": [0], "values": [1.0]}})
+    assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "running"

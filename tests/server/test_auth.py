@@ -63,6 +63,7 @@ RUN_ROUTES = [
     ("GET", "/mutes", None),
     ("PUT", "/mutes/nan_loss", None),
     ("DELETE", "/mutes/nan_loss", None),
+    ("POST", "/heartbeat", None),
 ]
 
 
