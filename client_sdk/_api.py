@@ -143,6 +143,9 @@ class Api:
         return self.call("PATCH", self.run_path(run_id), dumps_json({"status": status}),
                          timeout=timeout)
 
+    def heartbeat(self, run_id: str, timeout: float | None = None) -> Outcome:
+        return self.call("POST", self.run_path(run_id) + "/heartbeat", None, timeout=timeout)
+
     def send_record(self, run_id: str, record: Record,
                     timeout: float | None = None) -> Outcome:
         method, suffix, gzipped = RECORD_ROUTES[record.kind]

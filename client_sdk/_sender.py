@@ -31,6 +31,9 @@ MEMORY_BODY_BYTES = 16 << 20  # bodies of spooled records kept in memory to post
 SPOOL_RETRY_SECONDS = 30.0  # after a disk error, try the spool again this much later
 SEND_BUDGET_SECONDS = 1.0  # then go back to draining the queue
 SERVER_ERRORS_PER_BATCH = 5  # 5xx answers to one batch before it is set aside
+# With nothing to send for this long, tell the server the process is alive: a run silent for
+# the server's LOSSLENS_HEARTBEAT_TIMEOUT (default 300 s) is marked crashed.
+HEARTBEAT_SECONDS = 30.0
 
 
 class Sender(ClosingMixin):
@@ -65,6 +68,7 @@ class Sender(ClosingMixin):
         self._warned: set = set()
         self._active_diagnoses: set = set()
         self.thread: threading.Thread | None = None
+        self.last_contact = time.monotonic()  # last answer from the server
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -89,6 +93,7 @@ class Sender(ClosingMixin):
                     self._finish()
                     return
                 self._send_pending(time.monotonic() + SEND_BUDGET_SECONDS)
+                self._heartbeat_if_quiet()
                 if not self.online or not self.pending:
                     self.run._flush_reached(gen)
         except Exception:  # noqa: BLE001 - never raise into the training process
@@ -310,7 +315,15 @@ class Sender(ClosingMixin):
                         " it is left in the spool %s for `losslens sync`", self.run.id,
                         out.describe(), self.spool.dir)
 
+    def _heartbeat_if_quiet(self) -> None:
+        if (not self.online or self.sending_disabled or not self.run_put or self.pending
+                or time.monotonic() - self.last_contact < HEARTBEAT_SECONDS):
+            return
+        self.last_contact = time.monotonic()  # one try per period, answered or not
+        self.api.heartbeat(self.run.id, timeout=5.0)
+
     def _recovered(self) -> None:
+        self.last_contact = time.monotonic()
         self.backoff.reset()
         self.failures_in_a_row = 0
         if "net" in self._warned:

@@ -299,3 +299,22 @@ def test_a_batch_the_server_keeps_failing_on_is_set_aside_not_blocking(fast, cap
     result = sync_spool(run.spool_path, transport=t)
     assert result.ok and result.batches == 1
     assert t.series(run.id, "a")[0] == [0, 1, 2, 3, 4]
+
+
+def test_a_quiet_run_sends_heartbeats(tmp_path, monkeypatch):
+    """Nothing to send for HEARTBEAT_SECONDS: the sender tells the server it is alive."""
+    import time
+
+    import client_sdk
+    from client_sdk import _sender
+    from client_sdk.testing import MemoryTransport
+
+    monkeypatch.setattr(_sender, "HEARTBEAT_SECONDS", 0.2)
+    transport = MemoryTransport()
+    run = client_sdk.Run(project="p", transport=transport, spool_dir=str(tmp_path))
+    run.log({"loss": 1.0}, step=0)
+    assert run.flush(timeout=10)
+    time.sleep(1.0)
+    run.finish(timeout=10)
+    beats = [r for r in transport.requests if r.path.endswith("/heartbeat")]
+    assert beats and all(r.method == "POST" for r in beats)
