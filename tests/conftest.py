@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from server.settings import Settings
 from server.storage.migrate import upgrade
@@ -17,7 +18,14 @@ PG_ADMIN_URL = os.environ.get(
     "LOSSLENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TABLES = (
-    "chunks", "series", "ingest_batches", "diagnoses", "run_mutes", "run_tags", "runs", "projects",
+    "chunks",
+    "series",
+    "ingest_batches",
+    "diagnoses",
+    "run_mutes",
+    "run_tags",
+    "runs",
+    "projects",
 )
 
 
@@ -36,7 +44,7 @@ def pg_url() -> Iterator[str]:
     PostgreSQL runs on every machine of this project, CI's included: if it is missing the
     tests fail (they never skip).
     """
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     name = f"losslens_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from server.storage.migrate import upgrade
 from tests.conftest import PG_ADMIN_URL
@@ -14,7 +15,7 @@ from tests.conftest import PG_ADMIN_URL
 @pytest.fixture
 def fresh_pg(tmp_path):
     """A new, migrated PostgreSQL database of this test's own (processes share it)."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     name = f"losslens_e2e_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:

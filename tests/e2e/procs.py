@@ -166,3 +166,43 @@ def celery_worker(database_url: str, broker_url: str, tmp: Path) -> Iterator[sub
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class ServerProc:
+    """``losslens serve`` that a test can SIGKILL and start again on the same port."""
+
+    def __init__(self, database_url: str, tmp: Path, broker_url: str = "", interval: float = 0.5):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "LOSSLENS_BROKER_URL": broker_url,
+            "LOSSLENS_DIAGNOSE_INTERVAL": str(interval),
+            "LOSSLENS_LOG_LEVEL": "info",
+        }
+        self.database_url = database_url
+        self.log = tmp / f"server-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = _spawn(
+            ["serve", "--port", str(self.port), "--database-url", self.database_url],
+            self.env,
+            self.log,
+        )
+        wait_for(lambda: _up(self.url) or self.proc.poll() is not None, 60, "the server")
+        assert self.proc.poll() is None, self.log.read_text()[-2000:]
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
