@@ -311,3 +311,23 @@ def test_a_batch_with_only_a_dropped_count_is_accepted(client):
     assert r.status_code == 200, r.text
     assert (r.json()["accepted"], r.json()["new"]) == (0, 0)
     assert client.get(f"/api/v1/runs/{run_id}").json()["dropped_points"] == 5
+
+
+def test_huge_arrays_over_the_points_limit_are_413(settings):
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    settings.max_points_per_batch = 1000
+    with TestClient(create_app(settings)) as client:
+        run_id = new_run(client)
+        r = post_points(
+            client,
+            run_id,
+            {
+                "a": {"steps": list(range(600)), "values": [0] * 600},
+                "b": {"steps": list(range(600)), "values": [0] * 600},
+            },
+        )
+        assert r.status_code == 413 and "more than 1000 points" in r.json()["detail"]
+        assert client.get(f"/api/v1/runs/{run_id}/keys").json()["keys"] == []

@@ -153,3 +153,21 @@ def test_a_silent_run_is_marked_crashed_and_revives_when_it_sends(client, db_url
     engine.dispose()
     post_points(client, run_id, {"loss": {"steps": [0], "values": [1.0]}})
     assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "'; DROP TABLE runs; --"},
+        {"project": "x' OR '1'='1"},
+        {"tag": 'a" OR 1=1 --'},
+        {"q": "\\"},
+        {"q": "💥" * 50},
+    ],
+)
+def test_sql_like_text_in_filters_is_just_text(client, params):
+    run_id = new_run(client, project="safe", name="keep-me")
+    r = client.get("/api/v1/runs", params=params)
+    assert r.status_code == 200 and r.json()["total"] == 0
+    assert client.get(f"/api/v1/runs/{run_id}").status_code == 200
+    assert client.get("/api/v1/runs").json()["total"] == 1
