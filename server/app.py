@@ -17,6 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from .auth.endpoints import router as session_router
 from .diagnoses.endpoints import router as diagnoses_router
 from .dispatch import Dispatcher
+from .frontend_routes import router as frontend_router
 from .errors import clip, install_error_handlers
 from .jobs import after_ingest
 from .metrics.endpoints import router as metrics_router
@@ -160,5 +161,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(diagnoses_router)
     app.include_router(session_router)
-    app.include_router(__import__("server.frontend_routes", fromlist=["router"]).router)
+    app.include_router(frontend_router)
     return app

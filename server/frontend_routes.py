@@ -7,6 +7,7 @@ with the ETag, so a deploy shows at once); Plotly is cached for a year under a v
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from .errors import NotFound
 
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+# The checkout's frontend/ (source installs); the Docker image copies it to /app/frontend and
+# runs from /app; LOSSLENS_FRONTEND_DIR names another place.
+_CHECKOUT_FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 NO_CACHE = {"Cache-Control": "no-cache"}
 LONG_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
 MEDIA_TYPES = {
@@ -31,6 +34,21 @@ router = APIRouter(include_in_schema=False)
 
 
 @lru_cache(maxsize=1)
+def frontend_dir() -> Path:
+    """Where the dashboard's files are: $LOSSLENS_FRONTEND_DIR, the checkout, or ./frontend."""
+    configured = os.environ.get("LOSSLENS_FRONTEND_DIR")
+    candidates = [Path(configured)] if configured else [_CHECKOUT_FRONTEND, Path.cwd() / "frontend"]
+    for candidate in candidates:
+        if (candidate / "index.html").is_file():
+            return candidate.resolve()
+    raise NotFound(
+        "the dashboard's files are missing (looked in "
+        + ", ".join(str(c) for c in candidates)
+        + "); set LOSSLENS_FRONTEND_DIR to the frontend/ folder"
+    )
+
+
+@lru_cache(maxsize=1)
 def plotly_js() -> tuple[Path, str]:
     """The path of the plotly package's bundled ``plotly.min.js`` and the package version."""
     import plotly
@@ -42,7 +60,7 @@ def plotly_js() -> tuple[Path, str]:
 
 
 def _index_html() -> str:
-    text = (FRONTEND_DIR / "index.html").read_text(encoding="utf-8")
+    text = (frontend_dir() / "index.html").read_text(encoding="utf-8")
     # The version in Plotly's URL lets it be cached for a year and still change on upgrade.
     return text.replace("__PLOTLY_VERSION__", plotly_js()[1])
 
@@ -59,14 +77,14 @@ def plotly_bundle() -> FileResponse:
     return FileResponse(path, media_type=MEDIA_TYPES[".js"], headers=LONG_CACHE)
 
 
-def resolve_static(path: str) -> Path | None:
+def resolve_static(path: str, root: Path | None = None) -> Path | None:
     """The file under ``frontend/`` that ``path`` names, or None (outside, hidden, unknown type)."""
     if not path or "\\" in path or "\x00" in path:
         return None
     parts = path.split("/")
     if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
         return None
-    root = FRONTEND_DIR.resolve()
+    root = (root or frontend_dir()).resolve()
     candidate = (root / path).resolve()
     if not candidate.is_relative_to(root) or not candidate.is_file():
         return None

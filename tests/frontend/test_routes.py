@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import plotly
+import pytest
 
-from server.frontend_routes import FRONTEND_DIR, resolve_static
+from server.errors import NotFound
+from server.frontend_routes import frontend_dir, resolve_static
 
 PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
@@ -57,7 +59,7 @@ def test_no_way_out_of_the_frontend_folder(live_server):
 
 
 def test_resolve_static_refuses_escapes():
-    assert resolve_static("js/main.js") == FRONTEND_DIR / "js" / "main.js"
+    assert resolve_static("js/main.js") == frontend_dir() / "js" / "main.js"
     for bad in (
         "../server/app.py",
         "js/../../server/app.py",
@@ -69,3 +71,18 @@ def test_resolve_static_refuses_escapes():
         "index.html\x00.js",
     ):
         assert resolve_static(bad) is None, bad
+
+
+def test_frontend_dir_from_the_environment(tmp_path, monkeypatch):
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    monkeypatch.setenv("LOSSLENS_FRONTEND_DIR", str(tmp_path))
+    frontend_dir.cache_clear()
+    try:
+        assert frontend_dir() == tmp_path.resolve()
+        monkeypatch.setenv("LOSSLENS_FRONTEND_DIR", str(tmp_path / "nowhere"))
+        frontend_dir.cache_clear()
+        with pytest.raises(NotFound, match="LOSSLENS_FRONTEND_DIR"):
+            frontend_dir()
+    finally:
+        monkeypatch.delenv("LOSSLENS_FRONTEND_DIR")
+        frontend_dir.cache_clear()
