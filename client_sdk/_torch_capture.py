@@ -55,7 +55,11 @@ class _ActivationMode(TorchFunctionMode):
         name = getattr(func, "__name__", None)
         spec = FUNCTIONAL_SPECS.get(name) if isinstance(name, str) else None
         if spec is not None and isinstance(out, Tensor):
-            capture.functional(name, spec, out)
+            try:
+                capture.functional(name, spec, out)
+            except Exception as exc:  # noqa: BLE001 - never raise into training
+                capture.failed = True
+                capture._on_error(exc)
         return out
 
 
@@ -78,7 +82,9 @@ class ForwardCapture:
         self._handles: list = []
         self._mode: _ActivationMode | None = None
         self.busy = False
-        #: functional activations caught (with ``functional``); whether a sink call failed
+        #: whether functional calls are looked for; how many were caught; whether a sink
+        #: call failed
+        self.looks_for_functional = functional
         self.functional_calls = 0
         self.failed = False
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 #: batch norm with a batch of this many samples or fewer gets a warning (batch statistics of
 #: so few samples are noisy; Wu & He, Group Normalization, 2018, fig. 1)
@@ -146,7 +147,8 @@ def check_symmetric_init(weighted: Sequence[tuple]) -> list[dict[str, Any]]:
     equal = []
     for idx, (name, module) in enumerate(weighted):
         w = getattr(module, "weight", None)
-        if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.numel() < 2:
+        if (not isinstance(w, torch.Tensor) or is_lazy(w) or w.is_meta or w.dim() < 2
+                or w.numel() < 2):
             continue
         with torch.no_grad():
             lo, hi = torch.aminmax(w.detach())
@@ -192,7 +194,7 @@ def run_checks(model: nn.Module, loss: str | None, batch_size: int | None, batch
     else:
         leaves = [(n, by_name[n]) for n in dict.fromkeys(order) if n in by_name]
     weighted = [(n, m) for n, m in leaves if isinstance(getattr(m, "weight", None), torch.Tensor)
-                and m.weight.dim() >= 2]
+                and not is_lazy(m.weight) and m.weight.dim() >= 2]
     bns = [n for n, m in by_name.items() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if batch_size is None and observed_batch:
         batch_size, batch_source = min(observed_batch.values()), "observed"

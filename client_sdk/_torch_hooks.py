@@ -1,4 +1,4 @@
-"""``watch(model)``: gradient, weight and activation signals from inside PyTorch.
+"""The hooks behind ``watch(model)``: gradient, weight and activation signals from PyTorch.
 
 The keys are listed in ``docs/signals.md``. How the work is kept off the training loop:
 
@@ -14,7 +14,8 @@ The keys are listed in ``docs/signals.md``. How the work is kept off the trainin
   pre-hook snapshots the parameters it updates, its post-hook computes weight norms and
   update ratios. All of it stays on the tensors' device; the step's figures are stacked into
   one tensor, copied to the host with one ``non_blocking`` copy, and handed to ``run.log``
-  once a CUDA event says the copy is done (polled at the next step, never waited for).
+  once a CUDA event says the copy is done (polled at the next step, never waited for; on
+  other accelerators the copy is a plain blocking one).
 - Gradient accumulation and steps skipped by ``GradScaler``: until ``optimizer.step()`` runs,
   the forwards of a logged step pool their statistics and the last backward's gradients win.
 """
@@ -156,7 +157,8 @@ class Watch:
         try:
             if capture is not None:
                 capture.stop()
-                if capture.functional_calls == 0 and not capture.failed:
+                if (capture.looks_for_functional and capture.functional_calls == 0
+                        and not capture.failed):
                     self._functional = False  # none on a logged forward: stop looking
             if not self._fwd_train:
                 return
@@ -216,8 +218,7 @@ class Watch:
         try:
             params = self._layers.live()
             idx = [i for i in self._layers.updated if params[i] is not None]
-            with torch.no_grad():
-                self._snapshot = (idx, [params[i].detach().clone() for i in idx])
+            self._snapshot = (idx, [params[i].detach().clone() for i in idx])
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -237,28 +238,27 @@ class Watch:
         snap, self._snapshot = self._snapshot, None
         rec = Record(cur.step, self._prefix)
         params = self._layers.live()
-        with torch.no_grad():
-            live = [i for i, p in enumerate(params) if p is not None]
-            tensors = [params[i].detach() for i in live]
-            ratio_idx: list[int] = []
-            if snap is not None and all(params[i] is not None for i in snap[0]):
-                ratio_idx, old = snap
-                _sub_(old, [params[i].detach() for i in ratio_idx])  # old := before - after
-                tensors += old
-            norms = tensor_norms(tensors)  # one call: weights, then update sizes
-            if live:
-                rec.add("weights", norms[:len(live)], live)
-            if ratio_idx:
-                rec.add("ratio", norms[len(live):], ratio_idx)
-            if cur.grads is not None:
-                idx, grad_norms, scale = cur.grads
-                if isinstance(scale, Tensor):
-                    rec.add("grads", [*grad_norms, scale], idx, None)
-                else:
-                    rec.add("grads", list(grad_norms), idx, scale)
-            rec.add_stats(cur)
-            if optimizer is not None:
-                self._add_lr(rec, optimizer)
+        live = [i for i, p in enumerate(params) if p is not None]
+        tensors = [params[i].detach() for i in live]
+        ratio_idx: list[int] = []
+        if snap is not None and all(params[i] is not None for i in snap[0]):
+            ratio_idx, old = snap
+            _sub_(old, [params[i].detach() for i in ratio_idx])  # old := before - after
+            tensors += old
+        norms = tensor_norms(tensors)  # one call: weights, then update sizes
+        if live:
+            rec.add("weights", norms[:len(live)], live)
+        if ratio_idx:
+            rec.add("ratio", norms[len(live):], ratio_idx)
+        if cur.grads is not None:
+            idx, grad_norms, scale = cur.grads
+            if isinstance(scale, Tensor):
+                rec.add("grads", [*grad_norms, scale], idx, None)
+            else:
+                rec.add("grads", list(grad_norms), idx, scale)
+        rec.add_stats(cur)
+        if optimizer is not None:
+            self._add_lr(rec, optimizer)
         self._emit(rec)
 
     @staticmethod
@@ -286,9 +286,12 @@ class Watch:
         """Stack the record's tensors and start their one copy to the host."""
         host, event = None, None
         if rec.tensors:
-            home = rec.tensors[0].device
-            flat = torch.stack([t if t.device == home else t.to(home, non_blocking=True)
-                                for t in rec.tensors])
+            try:
+                flat = torch.stack(rec.tensors)
+            except RuntimeError:  # a model spread over devices: gather on the first one
+                home = rec.tensors[0].device
+                flat = torch.stack([t.to(home, non_blocking=True) for t in rec.tensors])
+            home = flat.device
             if home.type == "cuda":
                 host = flat.to("cpu", non_blocking=True)
                 event = torch.cuda.Event()

@@ -65,6 +65,7 @@ class Layers:
         self.grad_keys = ["grad_norm/" + n for n in self.modules]
         self.ratio_keys = ["update_ratio/" + n for n in self.modules]
         self._act_keys: dict[tuple, tuple] = {}
+        self._groups: dict[tuple, list] = {}
 
     def live(self) -> list[Tensor | None]:
         return [r() for r in self.params]
@@ -79,13 +80,19 @@ class Layers:
                 f"{prefix}{frac}/{name}" if frac else None)
         return keys
 
-    def per_module(self, idx: list[int], norms: list[float]) -> dict[int, float]:
-        """Combine parameter norms into module norms: sqrt of the sum of squares."""
-        sq: dict[int, float] = {}
-        for i, v in zip(idx, norms):
-            m = self.owner[i]
-            sq[m] = sq.get(m, 0.0) + v * v
-        return {m: math.sqrt(v) for m, v in sq.items()}
+    def per_module(self, idx: list[int], norms: list[float]) -> list[tuple[int, float]]:
+        """Combine the norms of parameters ``idx`` into ``(module, norm)`` pairs: the root
+        of the sum of squares (``math.hypot``)."""
+        key = tuple(idx)
+        groups = self._groups.get(key)
+        if groups is None:
+            by_module: dict[int, list[int]] = {}
+            for pos, i in enumerate(idx):
+                by_module.setdefault(self.owner[i], []).append(pos)
+            if len(self._groups) > 16:
+                self._groups.clear()
+            groups = self._groups[key] = [(m, tuple(p)) for m, p in by_module.items()]
+        return [(m, math.hypot(*[norms[p] for p in pos])) for m, pos in groups]
 
 
 class StepStats:
@@ -158,7 +165,7 @@ class Record:
                             prefix + "input/min": v[2], prefix + "input/max": v[3]})
             elif what == "weights":
                 weights = dict(zip(meta[0], v))
-                for m, norm in layers.per_module(meta[0], v).items():
+                for m, norm in layers.per_module(meta[0], v):
                     out[layers.weight_keys[m]] = norm
             elif what == "grads":
                 idx, scale = meta
@@ -166,17 +173,15 @@ class Record:
                     scale = v[-1]
                 inv = 1.0 / scale if scale else 1.0
                 norms = [g * inv for g in v[:len(idx)]] if inv != 1.0 else v
-                for m, norm in layers.per_module(idx, norms).items():
+                for m, norm in layers.per_module(idx, norms):
                     out[layers.grad_keys[m]] = norm
-                total = math.sqrt(math.fsum(g * g for g in norms))
+                total = math.hypot(*norms)
                 out["grad_norm"] = total
                 out["grad_nonfinite"] = 0.0 if math.isfinite(total) else 1.0
             elif what == "ratio":
                 idx = meta[0]
-                delta = layers.per_module(idx, v)
-                size = layers.per_module(idx, [weights.get(i, math.nan) for i in idx])
-                for m, d in delta.items():
-                    w = size[m]
+                sizes = layers.per_module(idx, [weights.get(i, math.nan) for i in idx])
+                for (m, d), (_, w) in zip(layers.per_module(idx, v), sizes):
                     out[layers.ratio_keys[m]] = d / w if w else (math.inf if d else math.nan)
             elif what == "lr":
                 out.update(zip(meta[0], v))

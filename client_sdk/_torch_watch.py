@@ -133,7 +133,9 @@ def watch(run: Any, model: nn.Module, optimizer: Any = None, every: int = 10, *,
                 step=0)
     if system and not has_monitor:
         p = next(root.parameters(), None)
-        index = p.device.index if p is not None and p.device.type == "cuda" else None
+        index = None
+        if p is not None and p.device.type == "cuda":  # CUDA is initialised already then
+            index = p.device.index if p.device.index is not None else torch.cuda.current_device()
         w.monitor = SystemMonitor(run, lambda: w.step, system_interval,
                                   gpu_fn=_gpu_sampler(weakref.ref(root)), gpu_index=index,
                                   prefix=prefix)

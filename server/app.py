@@ -17,8 +17,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from .auth.endpoints import router as session_router
 from .diagnoses.endpoints import router as diagnoses_router
 from .dispatch import Dispatcher
-from .frontend_routes import router as frontend_router
 from .errors import clip, install_error_handlers
+from .frontend_routes import router as frontend_router
 from .jobs import after_ingest
 from .metrics.endpoints import router as metrics_router
 from .runs.endpoints import router as runs_router

@@ -301,3 +301,40 @@ def test_distributed_data_parallel_is_unwrapped(run, monkeypatch):
     assert got["dist/rank"] == 0.0 and got["dist/world_size"] == 1.0
     assert "grad_norm/0" in got and not any("module." in k for k in got)
     assert got["grad_norm"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_failing_statistic_never_reaches_the_training_loop(run, monkeypatch, caplog):
+    from client_sdk import _torch_state
+
+    def broken(out, spec):
+        raise RuntimeError("statistics bug")
+
+    monkeypatch.setattr(_torch_state, "activation_sums", broken)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return torch.nn.functional.relu(self.act(self.fc(x))).sum(dim=1)
+
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    w = _torch_watch.watch(run, model, opt, every=1, system=False)
+    with caplog.at_level(logging.WARNING, logger="client_sdk"):
+        for _ in range(3):
+            step(model, opt)
+    assert w.step == 3
+    assert sum("stopped collecting" in r.message for r in caplog.records) == 1
+
+
+def test_lazy_modules_are_watched_once_materialised(run):
+    model = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    _torch_watch.watch(run, model, opt, every=1, system=False)
+    for _ in range(2):
+        step(model, opt, torch.randn(3, 5))
+    _torch_watch.unwatch(run)
+    assert {"weight_norm/0", "grad_norm/0", "update_ratio/0"} <= set(run.logs[1])
