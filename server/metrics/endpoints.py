@@ -88,7 +88,13 @@ def get_keys(run: ReadRun, session: SessionDep) -> KeyList:
 def get_series(
     run: ReadRun,
     session: SessionDep,
-    keys: Annotated[str, Query(description="Comma-separated keys", max_length=50_000)],
+    keys: Annotated[
+        str | None, Query(description="Comma-separated keys", max_length=50_000)
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        Query(description="One key per parameter (for keys that hold a comma)"),
+    ] = None,
     max_points: Annotated[int | None, Query(ge=10, le=1_000_000)] = None,
     step_min: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
     step_max: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
@@ -98,7 +104,7 @@ def get_series(
 
     A spike, a NaN or an Inf is never hidden by downsampling.
     """
-    wanted = list(dict.fromkeys(k for k in keys.split(",") if k))
+    wanted = list(dict.fromkeys([*(k for k in (keys or "").split(",") if k), *(key or [])]))
     if not wanted:
         raise Unprocessable("keys must name at least one key")
     if len(wanted) > MAX_KEYS_PER_READ:

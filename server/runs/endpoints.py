@@ -91,14 +91,32 @@ def list_runs(
     q: Annotated[str | None, Query(max_length=250, description="Substring of the name")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    sort: Annotated[
+        str,
+        Query(
+            pattern=r"^-?(created_at|updated_at|name|status|num_points)$",
+            description="A field, descending with a leading '-'.",
+        ),
+    ] = "-created_at",
+    summary_keys: Annotated[
+        str | None,
+        Query(
+            max_length=10_000,
+            description="Comma-separated keys to summarise per run (default: every key; "
+            "empty: none). The runs page asks only for loss,val/loss.",
+        ),
+    ] = None,
 ) -> RunList:
-    """Runs, newest first, filtered by project, status, tag and name."""
+    """Runs, newest first by default, filtered by project, status, tag and name."""
     if principal.project_name is not None:
         if project not in (None, principal.project_name):
             return RunList(runs=[], total=0, limit=limit, offset=offset)
         project = principal.project_name
-    runs, total = repository.list_runs(session, project, status, tag, q, limit, offset)
-    return RunList(runs=service.runs_out(session, runs), total=total, limit=limit, offset=offset)
+    runs, total = repository.list_runs(session, project, status, tag, q, limit, offset, sort)
+    keys = None if summary_keys is None else [k for k in summary_keys.split(",") if k]
+    return RunList(
+        runs=service.runs_out(session, runs, keys), total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/projects", response_model=ProjectList)

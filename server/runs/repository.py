@@ -8,6 +8,14 @@ from sqlalchemy.orm import Session
 
 from ..storage.models import Diagnosis, Project, Run, RunTag, Series
 
+SORTS = {
+    "created_at": Run.created_at,
+    "updated_at": Run.updated_at,
+    "name": Run.name,
+    "status": Run.status,
+    "num_points": Run.num_points,
+}
+
 
 def get_or_create_project(session: Session, name: str) -> Project:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -27,6 +35,7 @@ def list_runs(
     q: str | None,
     limit: int,
     offset: int,
+    sort: str = "-created_at",
 ) -> tuple[list[Run], int]:
     query = select(Run)
     if project is not None:
@@ -39,36 +48,51 @@ def list_runs(
         escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(func.lower(Run.name).like(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    runs = session.scalars(
-        query.order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset)
-    ).all()
+    column = SORTS[sort.lstrip("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    runs = session.scalars(query.order_by(order, Run.id).limit(limit).offset(offset)).all()
     return list(runs), total
 
 
-def series_of_runs(session: Session, run_ids: list[str]) -> dict[str, list[Series]]:
+def series_of_runs(
+    session: Session, run_ids: list[str], keys: list[str] | None = None
+) -> dict[str, list[Series]]:
+    """The series rows (summaries) of runs; only ``keys`` when given."""
     out: dict[str, list[Series]] = {r: [] for r in run_ids}
-    if run_ids:
-        for s in session.scalars(select(Series).where(Series.run_id.in_(run_ids))):
+    if run_ids and keys != []:
+        query = select(Series).where(Series.run_id.in_(run_ids))
+        if keys is not None:
+            query = query.where(Series.key.in_(keys))
+        for s in session.scalars(query):
             out[s.run_id].append(s)
     return out
 
 
-def active_diagnosis_kinds(session: Session, run_ids: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {r: [] for r in run_ids}
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def active_diagnosis_badges(session: Session, run_ids: list[str]) -> dict[str, list[tuple]]:
+    """Per run: (kind, most severe level, count) of active, unmuted diagnoses, worst first."""
+    found: dict[str, dict[str, list]] = {r: {} for r in run_ids}
     if run_ids:
         rows = session.execute(
-            select(Diagnosis.run_id, Diagnosis.kind)
-            .where(
+            select(Diagnosis.run_id, Diagnosis.kind, Diagnosis.severity).where(
                 Diagnosis.run_id.in_(run_ids),
                 Diagnosis.status == "active",
                 Diagnosis.muted.is_(False),
             )
-            .distinct()
-            .order_by(Diagnosis.run_id, Diagnosis.kind)
         )
-        for run_id, kind in rows:
-            out[run_id].append(kind)
-    return out
+        for run_id, kind, severity in rows:
+            badge = found[run_id].setdefault(kind, [kind, severity, 0])
+            if SEVERITY_RANK.get(severity, 3) < SEVERITY_RANK.get(badge[1], 3):
+                badge[1] = severity
+            badge[2] += 1
+    return {
+        r: sorted(
+            (tuple(b) for b in kinds.values()), key=lambda b: (SEVERITY_RANK.get(b[1], 3), b[0])
+        )
+        for r, kinds in found.items()
+    }
 
 
 def list_projects(session: Session) -> list[tuple[str, int, object]]:

@@ -101,6 +101,12 @@ class SeriesSummary(BaseModel):
     inf_count: int
 
 
+class DiagnosisBadge(BaseModel):
+    kind: str
+    severity: str
+    count: int = Field(description="Active diagnoses of this kind (e.g. one per layer).")
+
+
 class RunOut(BaseModel):
     id: str
     project: str
@@ -117,6 +123,10 @@ class RunOut(BaseModel):
     summary: dict[str, SeriesSummary] = Field(default_factory=dict)
     diagnoses: list[str] = Field(
         default_factory=list, description="Kinds of the run's active, unmuted diagnoses."
+    )
+    badges: list[DiagnosisBadge] = Field(
+        default_factory=list,
+        description="The same kinds with their most severe level, most severe first.",
     )
 
 

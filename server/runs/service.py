@@ -9,7 +9,7 @@ from ..errors import Unprocessable
 from ..jsonnum import json_float
 from ..storage.models import Run, RunTag, Series, utcnow
 from . import repository
-from .schemas import RunOut, RunPatch, RunUpsert, SeriesSummary, as_utc
+from .schemas import DiagnosisBadge, RunOut, RunPatch, RunUpsert, SeriesSummary, as_utc
 
 FINAL_STATUSES = ("finished", "failed", "crashed")
 
@@ -99,7 +99,7 @@ def summarize(s: Series) -> SeriesSummary:
     )
 
 
-def run_out(run: Run, series: list[Series], diagnoses: list[str]) -> RunOut:
+def run_out(run: Run, series: list[Series], badges: list[tuple]) -> RunOut:
     return RunOut(
         id=run.id,
         project=run.project.name,
@@ -114,12 +114,15 @@ def run_out(run: Run, series: list[Series], diagnoses: list[str]) -> RunOut:
         dropped_points=run.dropped_points,
         num_points=run.num_points,
         summary={s.key: summarize(s) for s in sorted(series, key=lambda s: s.key)},
-        diagnoses=diagnoses,
+        diagnoses=[b[0] for b in badges],
+        badges=[DiagnosisBadge(kind=k, severity=s, count=c) for k, s, c in badges],
     )
 
 
-def runs_out(session: Session, runs: list[Run]) -> list[RunOut]:
+def runs_out(
+    session: Session, runs: list[Run], summary_keys: list[str] | None = None
+) -> list[RunOut]:
     ids = [r.id for r in runs]
-    series = repository.series_of_runs(session, ids)
-    kinds = repository.active_diagnosis_kinds(session, ids)
-    return [run_out(r, series[r.id], kinds[r.id]) for r in runs]
+    series = repository.series_of_runs(session, ids, summary_keys)
+    badges = repository.active_diagnosis_badges(session, ids)
+    return [run_out(r, series[r.id], badges[r.id]) for r in runs]

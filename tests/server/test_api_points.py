@@ -331,3 +331,12 @@ def test_huge_arrays_over_the_points_limit_are_413(settings):
         )
         assert r.status_code == 413 and "more than 1000 points" in r.json()["detail"]
         assert client.get(f"/api/v1/runs/{run_id}/keys").json()["keys"] == []
+
+
+def test_keys_holding_commas_are_read_with_repeated_key_parameters(client):
+    run_id = new_run(client)
+    post_points(client, run_id, {"acc,top5": {"steps": [0], "values": [0.5]}, **GOOD})
+    r = client.get(f"/api/v1/runs/{run_id}/series", params=[("key", "acc,top5"), ("key", "loss")])
+    assert [s["key"] for s in r.json()["series"]] == ["acc,top5", "loss"]
+    assert r.json()["series"][0]["values"] == [0.5]
+    assert client.get(f"/api/v1/runs/{run_id}/series").status_code == 422

@@ -171,3 +171,52 @@ def test_sql_like_text_in_filters_is_just_text(client, params):
     assert r.status_code == 200 and r.json()["total"] == 0
     assert client.get(f"/api/v1/runs/{run_id}").status_code == 200
     assert client.get("/api/v1/runs").json()["total"] == 1
+
+
+def test_sort_and_summary_keys(client):
+    a = new_run(client, name="b-run")
+    b = new_run(client, name="a-run")
+    post_points(
+        client,
+        a,
+        {"loss": {"steps": [0], "values": [1.0]}, "grad_norm/fc1": {"steps": [0], "values": [2.0]}},
+    )
+
+    def names(sort):
+        return [r["name"] for r in client.get("/api/v1/runs", params={"sort": sort}).json()["runs"]]
+
+    assert names("name") == ["a-run", "b-run"] and names("-name") == ["b-run", "a-run"]
+    assert names("-created_at")[0] == "a-run"
+    assert client.get("/api/v1/runs", params={"sort": "config"}).status_code == 422
+    runs = client.get("/api/v1/runs", params={"summary_keys": "loss,val/loss"}).json()["runs"]
+    assert {r["id"]: list(r["summary"]) for r in runs} == {a: ["loss"], b: []}
+    runs = client.get("/api/v1/runs", params={"summary_keys": ""}).json()["runs"]
+    assert all(r["summary"] == {} for r in runs)
+    assert len(client.get("/api/v1/runs").json()["runs"][1]["summary"]) == 2
+    _ = b
+
+
+def test_badges_carry_the_worst_severity_and_a_count(client, db_url):
+    from server.diagnoses.repository import FindingIn, sync_findings
+    from server.storage.engine import make_engine, make_sessionmaker
+
+    run_id = new_run(client)
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine).begin() as s:
+        sync_findings(
+            s,
+            run_id,
+            "test",
+            [
+                FindingIn(kind="dead_relu", severity="warning", title="t", subject="relu1"),
+                FindingIn(kind="dead_relu", severity="critical", title="t", subject="relu2"),
+                FindingIn(kind="overfitting", severity="info", title="t"),
+            ],
+        )
+    engine.dispose()
+    run = client.get(f"/api/v1/runs/{run_id}").json()
+    assert run["badges"] == [
+        {"kind": "dead_relu", "severity": "critical", "count": 2},
+        {"kind": "overfitting", "severity": "info", "count": 1},
+    ]
+    assert run["diagnoses"] == ["dead_relu", "overfitting"]
