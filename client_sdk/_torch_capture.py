@@ -73,7 +73,6 @@ class ForwardCapture:
         self._acts = acts
         self._act_modules = act_modules
         self._sink = sink
-        self._functional = functional
         self._probe = probe
         self._on_error = on_error
         self._tid = threading.get_ident()
@@ -89,7 +88,7 @@ class ForwardCapture:
         self.failed = False
 
     def start(self) -> None:
-        if not (self._functional or self._probe is not None):
+        if not (self.looks_for_functional or self._probe is not None):
             # activation modules only: hooks on them alone, cheaper than global ones
             for ref in self._act_modules:
                 module = ref()
@@ -98,7 +97,7 @@ class ForwardCapture:
             return
         self._handles.append(module_hooks.register_module_forward_pre_hook(self._pre))
         self._handles.append(module_hooks.register_module_forward_hook(self._post))
-        if self._functional:
+        if self.looks_for_functional:
             self._mode = _ActivationMode(self)
             self._mode.__enter__()
 

@@ -2,30 +2,22 @@
 
 import { SEVERITY_COLOR, bySeverity, fmtNum, h } from "./dom.js";
 
-// The runs list gives kinds only (no severity): a badge takes the usual severity of its kind
-// (the rules of worker/diagnosis/rules), else one guessed from the kind's words.
-const KIND_SEVERITY = {
-  nan_loss: "critical", divergence: "critical", exploding_gradients: "critical",
-  val_plateau: "info", early_stopping_point: "info", missing_bias: "info",
-};
-const KIND_WORDS = [
-  [/nan|nonfinite|inf|diverg|explod|crash/, "critical"],
-  [/plateau|stopping|missing|hint/, "info"],
-];
-
-export function kindSeverity(kind) {
-  if (KIND_SEVERITY[kind]) return KIND_SEVERITY[kind];
-  for (const [re, sev] of KIND_WORDS) if (re.test(kind)) return sev;
-  return "warning";
-}
-
 export function kindLabel(kind) {
   return kind.replace(/_/g, " ");
 }
 
-export function badge(kind, severity) {
-  const sev = severity || kindSeverity(kind);
-  return h("span", { class: `badge sev-${sev}`, title: `${kind} (${sev})`, dataset: { kind } }, kindLabel(kind));
+const SEVERITIES = new Set(["critical", "warning", "info"]);
+
+// A badge of the runs list: {kind, severity, count} as the server gives it (the most severe
+// level of the kind's active, unmuted diagnoses, and how many there are, e.g. one per layer).
+export function badge({ kind, severity, count = 1 }) {
+  const sev = SEVERITIES.has(severity) ? severity : "info";
+  const many = count > 1;
+  return h("span", {
+    class: `badge sev-${sev}`,
+    title: `${kind}: ${sev}${many ? `, ${count} diagnoses (e.g. one per layer)` : ""}`,
+    dataset: { kind, severity: sev, count: String(count) },
+  }, kindLabel(kind), many ? h("span", { class: "badge-count" }, `×${count}`) : null);
 }
 
 export function stepText(d, lastStep) {
@@ -42,20 +34,24 @@ function evidenceValue(v) {
   return text.length > 120 ? `${text.slice(0, 117)}…` : text;
 }
 
-export function diagnosisCard(d, { onZoom, lastStep, compact = false } = {}) {
+// One diagnosis. `mute` ({muted, onToggle}) adds the mute/unmute control of its kind (admins).
+export function diagnosisCard(d, { onZoom, lastStep, compact = false, mute = null } = {}) {
   const steps = stepText(d, lastStep);
   const zoomable = steps && onZoom;
   const evidence = Object.entries(d.evidence || {});
+  const resolved = d.status === "resolved";
   const card = h("article", {
-    class: `diag sev-${d.severity} ${d.status === "resolved" ? "resolved" : ""} ${zoomable ? "zoomable" : ""}`,
-    dataset: { kind: d.kind, id: String(d.id) },
+    class: `diag sev-${d.severity} ${resolved ? "resolved" : ""} ${d.muted ? "muted-diag" : ""} ${zoomable ? "zoomable" : ""}`,
+    dataset: { kind: d.kind, id: String(d.id), status: d.status, muted: String(Boolean(d.muted)) },
     tabindex: zoomable ? "0" : null,
     title: zoomable ? "Click to zoom the charts to this range" : null,
   },
   h("div", { class: "diag-head" },
     h("span", { class: `sev-chip sev-${d.severity}` }, d.severity),
     h("span", { class: "diag-title" }, d.title),
-    d.status === "resolved" ? h("span", { class: "resolved-tag" }, "resolved") : null),
+    h("span", { class: "diag-tags" },
+      resolved ? h("span", { class: "state-tag resolved-tag", title: "This finding no longer holds; kept with its range" }, "resolved") : null,
+      d.muted ? h("span", { class: "state-tag muted-tag", title: "Muted for this run: kept here, but off the runs list badges and the SDK callback" }, "muted") : null)),
   h("div", { class: "diag-meta" },
     h("span", { class: "mono" }, d.kind),
     d.subject ? h("span", {}, " · ", h("span", { class: "mono" }, d.subject)) : null,
@@ -64,11 +60,12 @@ export function diagnosisCard(d, { onZoom, lastStep, compact = false } = {}) {
   !compact && evidence.length
     ? h("dl", { class: "evidence" }, evidence.slice(0, 12).map(([k, v]) => [h("dt", {}, k), h("dd", {}, evidenceValue(v))]))
     : null,
-  d.recommendation ? h("p", { class: "recommendation" }, h("b", {}, "Try: "), d.recommendation) : null);
+  d.recommendation ? h("p", { class: "recommendation" }, h("b", {}, "Try: "), d.recommendation) : null,
+  mute ? muteControl(d.kind, mute) : null);
   if (zoomable) {
     card.addEventListener("click", () => onZoom(d));
     card.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") {
+      if (e.target === card && (e.key === "Enter" || e.key === " ")) {
         e.preventDefault();
         onZoom(d);
       }
@@ -77,11 +74,32 @@ export function diagnosisCard(d, { onZoom, lastStep, compact = false } = {}) {
   return card;
 }
 
-export function diagnosesList(diagnoses, opts) {
+function muteControl(kind, { muted, onToggle }) {
+  const button = h("button", {
+    type: "button", class: "link mute-toggle", dataset: { kind, action: muted ? "unmute" : "mute" },
+    title: muted
+      ? `Unmute ${kindLabel(kind)} for this run: it counts again in the runs list and the SDK callback`
+      : `Mute ${kindLabel(kind)} for this run (every subject): still listed here, greyed, but off the runs list badges and the SDK callback`,
+  }, muted ? "unmute" : "mute", " ", h("span", { class: "mono" }, kind));
+  button.addEventListener("click", async (e) => {
+    e.stopPropagation(); // not a zoom
+    button.disabled = true;
+    try {
+      await onToggle(kind, !muted);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h("div", { class: "diag-actions" }, button);
+}
+
+// `muteFor(d)` gives the mute control's {muted, onToggle} of a card, or null (none).
+export function diagnosesList(diagnoses, { muteFor = null, ...opts } = {}) {
   if (!diagnoses.length) {
     return h("p", { class: "muted" }, "No diagnoses: nothing looks wrong so far. Rules run as points arrive; findings show here and on the curves.");
   }
-  return h("div", { class: "diag-list" }, [...diagnoses].sort(bySeverity).map((d) => diagnosisCard(d, opts)));
+  return h("div", { class: "diag-list" }, [...diagnoses].sort(bySeverity).map((d) =>
+    diagnosisCard(d, { ...opts, mute: muteFor ? muteFor(d) : null })));
 }
 
 // A layer diagnosis goes to the per-layer chart its kind speaks of.
@@ -136,10 +154,11 @@ export function assignBands(diagnoses, charts, lastStep, focus = null) {
       id: `diag-${d.id}`,
       start: d.step_start,
       end: d.step_end ?? lastStep ?? d.step_start,
-      color: d.status === "resolved" ? "#8a96a3" : SEVERITY_COLOR[d.severity] || "#888",
+      color: d.status === "resolved" || d.muted ? "#8a96a3" : SEVERITY_COLOR[d.severity] || "#888",
+      faint: d.status === "resolved" || Boolean(d.muted),
       panel: chart.panelFor(d),
       focused: d.id === focus,
-      label: `${d.severity}: ${d.title}`,
+      label: `${d.severity}${d.status === "resolved" ? " (resolved)" : ""}${d.muted ? " (muted)" : ""}: ${d.title}`,
     });
   }
 }

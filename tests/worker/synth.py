@@ -44,7 +44,7 @@ CONFIG = {"n_classes": 10, "batch_size": 32, "lr": 1e-3, "loss": "cross_entropy"
 
 def run_of(points, config=None, total_steps=None) -> RunData:
     """A RunData from {key: (steps, values)}; the default config is a 10-class CE run."""
-    return RunData({k: _s(s, v) for k, v in points.items()},
+    return RunData({k: _s(*sv) for k, sv in points.items()},
                    dict(CONFIG if config is None else config), total_steps)
 
 

@@ -31,7 +31,7 @@ def test_nan_loss_reports_the_first_bad_step():
     (f,) = kinds(run_of(pts), "nan_loss")
     assert f.severity == "critical" and f.step_start == 700
     assert f.evidence["nonfinite_points"] == 800 and "700" in f.title
-    assert "0.0001" in f.recommendation  # lr 1e-3 -> about 1e-4
+    assert "from 0.001 to about 1e-4" in f.recommendation
 
 
 def test_nan_loss_sees_a_single_inf_and_a_gradient_overflow():
@@ -57,7 +57,7 @@ def test_divergence():
     level = np.where(t < 400, 2.3 * np.exp(-t / 80) + 0.1, 0.1 * np.exp((t - 400) / 80))
     run = replace(healthy(1000), loss=(t, level * np.exp(0.1 * rng.standard_normal(1000))))
     (f,) = kinds(run, "divergence")
-    assert f.severity == "critical" and 400 <= f.step_start <= 600
+    assert f.severity == "critical" and 380 <= f.step_start <= 420  # from its best
     assert "Lower the learning rate from 0.001" in f.recommendation
 
 
@@ -70,9 +70,9 @@ def test_divergence_ignores_a_transient_bump():
 def _moons_like(n=1000, seed=0, val_wobble=0.3, drop=True):
     rng = np.random.default_rng(seed)
     t = np.arange(n)
-    level = (0.5 * np.exp(-t / 30) if drop else 0.0) + 0.2
+    level = (0.5 * np.exp(-t / 30) if drop else 0.0) + 0.3
     te = np.arange(0, n, 25)
-    val = 0.25 * (1 + val_wobble * np.sin(te / 37.0) * np.sign(np.sin(te / 11.0)))
+    val = 0.25 * (1 + val_wobble * np.sin(te / 20.0))
     return replace(healthy(n), loss=(t, level * np.exp(0.4 * rng.standard_normal(n))),
                    val__loss=(te, val), lr=(t, np.full(n, 0.1)))
 
@@ -156,7 +156,7 @@ def test_val_plateau():
     val = np.where(te < 100, 2.3 - 0.017 * te, 0.6) * (1 + 0.01 * rng.standard_normal(te.size))
     train = (2.3 * np.exp(-t / 40) + 0.05) * np.exp(0.2 * rng.standard_normal(n))
     (f,) = kinds(replace(healthy(n), loss=(t, train), val__loss=(te, val)), "val_plateau")
-    assert f.severity == "info" and "Halve the learning rate (from 0.001 to 0.0005)" in \
+    assert f.severity == "info" and "Halve the learning rate (from 0.001 to 5e-4)" in \
         f.recommendation
 
 

@@ -62,6 +62,7 @@ SIGNALS = {  # kind -> the key prefixes it needs
     "unscaled_inputs": ("input/",), "symmetric_init": ("weight_norm/",),
     "update_ratio": ("update_ratio/",), "overfitting": ("val/",), "val_plateau": ("val/",),
     "early_stopping_point": ("val/",), "lr_decay_too_early": ("lr",),
+    "nan_loss": ("loss", "grad_norm", "grad_nonfinite"),
 }
 
 
