@@ -192,6 +192,10 @@ def _sync_run(run_dir: str, meta: dict | None, segments: list, api: Api, setting
         if seg_failed == 0:
             remove_segment(seg_path)
         failed += seg_failed
+    if state["sent"]:
+        # The server revives a crashed run that sends points again (it was only silent):
+        # state the final status once more, after the points.
+        _call(lambda: api.patch_status(run_id, status), api, settings, retries)
     if failed == 0:
         for leftover in (META_FILE, LOCK_FILE):
             remove_file(os.path.join(run_dir, leftover))

@@ -133,10 +133,12 @@ class IngestBatch(Base):
 
 
 class Diagnosis(Base):
-    """One finding about a run, updated in place as the run goes on."""
+    """One finding about a run, updated in place as the run goes on (one row per run, source,
+    kind and subject)."""
 
     __tablename__ = "diagnoses"
-    __table_args__ = (UniqueConstraint("run_id", "kind", "subject"),)
+    # A rule and a model check may report the same kind on the same layer: one row each.
+    __table_args__ = (UniqueConstraint("run_id", "source", "kind", "subject"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

@@ -338,3 +338,23 @@ def test_grad_scaler_norms_are_unscaled(run):
     scaler.update()
     _torch_watch.unwatch(run)
     assert close(run.logs[0]["grad_norm"], scaled / 1024.0, rel=1e-5)
+
+
+def test_autocast_bfloat16_activations(run):
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(16, 5)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model[1](model[0](x))  # what the logged forward will see
+    watch(run, model, opt)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    opt.zero_grad()
+    out.float().sum().backward()
+    opt.step()
+    _torch_watch.unwatch(run)
+    got = run.logs[0]
+    assert hidden.dtype == torch.bfloat16
+    assert got["act_zero_frac/1"] == int((hidden == 0).sum()) / hidden.numel()
+    assert close(got["act_mean/1"], float(hidden.double().mean()), rel=1e-3)
+    assert all(math.isfinite(v) for v in got.values())

@@ -129,3 +129,26 @@ def test_search_across_runs(client, db_url):
     assert kinds(severity="critical") == [(b, "nan_loss")]
     assert len(kinds(severity="critical", include_muted="true")) == 2
     assert client.get("/api/v1/diagnoses", params={"severity": "fatal"}).status_code == 422
+
+
+def test_a_rule_and_a_model_check_may_report_the_same_kind_on_one_layer(client, db_url):
+    run_id = new_run(client)
+    check = {**CHECK, "kind": "symmetric_init", "subject": "fc1"}
+    client.put(f"/api/v1/runs/{run_id}/model-checks", json={"findings": [check]})
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine).begin() as s:
+        sync_findings(
+            s,
+            run_id,
+            "rule",
+            [
+                FindingIn(
+                    kind="symmetric_init", severity="critical", title="all equal", subject="fc1"
+                )
+            ],
+        )
+    engine.dispose()
+    rows = client.get(f"/api/v1/runs/{run_id}/diagnoses").json()["diagnoses"]
+    assert sorted(d["source"] for d in rows) == ["model_check", "rule"]
+    badges = client.get(f"/api/v1/runs/{run_id}").json()["badges"]
+    assert badges == [{"kind": "symmetric_init", "severity": "critical", "count": 2}]
