@@ -1,6 +1,6 @@
 """End-to-end ingest: training processes log through the SDK, over HTTP, into the database.
 
-    .venv/bin/python bench/bench_ingest.py [--points 200000] [--runs 1,8] [--backends sqlite,postgres]
+    .venv/bin/python bench/bench_ingest.py [--points N] [--runs 1,8] [--backends sqlite,postgres]
 
 Each run is its own process that logs ``--points`` points (20 keys a step) as fast as it can
 and calls ``finish()``, which returns once the server has every point. Points per second is all
@@ -46,7 +46,9 @@ def bench(url: str, n_runs: int, points: int, spool: str) -> tuple[float, float,
     steps = points // len(KEYS)
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_train, args=(url, steps, spool, start, out)) for _ in range(n_runs)]
+    procs = [
+        ctx.Process(target=_train, args=(url, steps, spool, start, out)) for _ in range(n_runs)
+    ]
     for p in procs:
         p.start()
     time.sleep(2.0)  # let every process import and register its run

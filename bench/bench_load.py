@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._servers import fresh_database, free_port  # noqa: E402
+from bench._servers import free_port, fresh_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ["loss"] + [f"metric_{i:02d}" for i in range(19)]

@@ -1,0 +1,101 @@
+"""Score the diagnosis rules on the labelled benchmark traces.
+
+    .venv/bin/python bench/diagnosis/score.py [--verbose] [--no-hint] [--step 0.05] [--traces DIR]
+
+Every trace is replayed as it grew: the rules run on prefixes of the run (every 5% of its
+steps by default). A kind counts as detected on a run if any prefix reports it (any
+severity); its detection step is the end of the first such prefix. Precision and recall
+per kind use labels.json (`must` kinds are positives; `may` kinds are ignored on that run);
+a healthy run is clean when no prefix reports a warning or a critical finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tracefile  # noqa: E402
+
+from worker.diagnosis import RULES, RunData, diagnose  # noqa: E402
+
+
+def replay(run: RunData, frac_step: float) -> tuple[dict[str, int], set[str], int, int]:
+    """First detection step per kind over growing prefixes, and the kinds >= warning."""
+    first_step = min(int(s.steps[0]) for s in run.series.values() if len(s))
+    last_step = run.last_step
+    first: dict[str, int] = {}
+    loud: set[str] = set()
+    for frac in np.arange(frac_step, 1.0 + 1e-9, frac_step):
+        cut = int(round(first_step + frac * (last_step - first_step)))
+        for f in diagnose(run.until(cut)):
+            first.setdefault(f.kind, cut)
+            if f.severity != "info":
+                loud.add(f.kind)
+    return first, loud, first_step, last_step
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--verbose", action="store_true", help="list misses and false alarms")
+    p.add_argument("--no-hint", action="store_true", help="hide total_steps from the rules")
+    p.add_argument("--step", type=float, default=0.05, help="prefix step, as a run fraction")
+    p.add_argument("--traces", type=Path, default=tracefile.TRACES, help="traces folder")
+    args = p.parse_args(argv)
+    labels = tracefile.labels(args.traces)
+    t0 = time.perf_counter()
+    tp, fp, fn = defaultdict(list), defaultdict(list), defaultdict(list)
+    delays, fdelays = defaultdict(list), defaultdict(list)
+    healthy, clean, noisy = 0, 0, []
+    for name, lab in sorted(labels.items()):
+        run = tracefile.load_run(name, args.traces)
+        if args.no_hint:
+            config = {k: v for k, v in run.config.items() if k != "total_steps"}
+            run = RunData(run.series, config, None)
+        first, loud, s0, s1 = replay(run, args.step)
+        must, may = set(lab["must"]), set(lab["may"])
+        for kind in RULES:
+            if kind in must:
+                (tp if kind in first else fn)[kind].append(name)
+                if kind in first and lab["onset"] is not None:
+                    delays[kind].append(first[kind] - lab["onset"])
+                    fdelays[kind].append((first[kind] - lab["onset"]) / max(1, s1 - s0))
+            elif kind in first and kind not in may:
+                fp[kind].append(name)
+        if lab["healthy"]:
+            healthy += 1
+            clean += not loud
+            if loud:
+                noisy.append(f"{name}: {', '.join(sorted(loud))}")
+    print(f"{len(labels)} runs ({healthy} healthy), prefixes every {args.step:.0%}, "
+          f"total_steps hint {'hidden' if args.no_hint else 'given'}, "
+          f"{time.perf_counter() - t0:.1f}s\n")
+    print(f"{'kind':24s} {'pos':>4s} {'TP':>4s} {'FP':>4s} {'FN':>4s} {'prec':>6s} "
+          f"{'recall':>6s} {'delay':>7s} {'delay%':>7s}")
+    for kind in RULES:
+        a, b, c = len(tp[kind]), len(fp[kind]), len(fn[kind])
+        prec = f"{a / (a + b):.2f}" if a + b else "-"
+        rec = f"{a / (a + c):.2f}" if a + c else "-"
+        d = f"{np.median(delays[kind]):.0f}" if delays[kind] else "-"
+        df = f"{np.median(fdelays[kind]):.0%}" if fdelays[kind] else "-"
+        print(f"{kind:24s} {a + c:4d} {a:4d} {b:4d} {c:4d} {prec:>6s} {rec:>6s} {d:>7s} {df:>7s}")
+    print(f"\nhealthy runs with no warning/critical finding: {clean}/{healthy} "
+          f"({clean / max(1, healthy):.0%})")
+    if args.verbose:
+        for kind in RULES:
+            for name in fn[kind]:
+                print(f"  miss  {kind:22s} {name}")
+            for name in fp[kind]:
+                print(f"  false {kind:22s} {name}")
+        for line in noisy:
+            print(f"  noisy healthy {line}")
+
+
+if __name__ == "__main__":
+    main()
