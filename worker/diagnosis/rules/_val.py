@@ -1,0 +1,109 @@
+"""The validation curve as the validation rules read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from worker.diagnosis.curve import curve, half_change, theil_sen
+from worker.diagnosis.series import RunData
+
+MIN_EVALS = 6  # fewer finite validation points: validation rules stay silent
+N_EVAL_BUCKETS = 100  # validation logged more often than this is read in buckets
+SWING_EVALS = 5  # evaluations needed to read swings and trends
+
+
+@dataclass(frozen=True)
+class Val:
+    """Validation loss per evaluation (bucket medians), lightly smoothed, and its best."""
+
+    steps: np.ndarray
+    raw: np.ndarray  # one value per evaluation (bucket medians when logged very often)
+    smooth: np.ndarray  # median of each value and its two neighbours
+    best_i: int
+
+    @property
+    def best(self) -> float:
+        return float(self.smooth[self.best_i])
+
+    @property
+    def best_step(self) -> int:
+        return int(self.steps[self.best_i])
+
+    @property
+    def first(self) -> float:
+        return float(self.smooth[0])
+
+    @property
+    def now(self) -> float:
+        return float(np.median(self.smooth[-3:]))
+
+    @property
+    def worse_recently(self) -> float:
+        """How far above the best the lowest of the last 3 evaluations is, relative."""
+        return (float(self.raw[-3:].min()) - self.best) / self.best if self.best > 0 else 0.0
+
+    @property
+    def rising(self) -> float:
+        """Kendall's tau of the raw evaluations from the best one on: 1.0 when each is higher
+        than all before it, near 0 for a bumpy, trendless stretch."""
+        y = self.raw[self.best_i:]
+        if y.size < 3:
+            return 0.0
+        i, j = np.triu_indices(y.size, k=1)
+        return float(np.mean(np.sign(y[j] - y[i])))
+
+    @property
+    def undone(self) -> float:
+        """Share of the progress from the first evaluation to the best that is lost now."""
+        gained = self.first - self.best
+        return (self.now - self.best) / gained if gained > 0 else 0.0
+
+    @property
+    def span(self) -> int:
+        return max(1, int(self.steps[-1] - self.steps[0]))
+
+
+def val_curve(run: RunData, min_evals: int = MIN_EVALS) -> Val | None:
+    """The `val/loss` curve, or None with fewer than `min_evals` finite evaluations."""
+    c = curve(run, "val/loss", min_points=min_evals)
+    if c is None:
+        return None
+    s = run.get("val/loss")
+    b = s.buckets(N_EVAL_BUCKETS, 1)
+    v = b.median
+    if v.size < min_evals:
+        return None
+    padded = np.concatenate([v[:1], v, v[-1:]])
+    smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+    return Val(b.step, v, smooth, int(np.argmin(smooth)))
+
+
+def val_swing(run: RunData, s0: float, min_evals: int = SWING_EVALS,
+              halves: bool = False) -> tuple[float, float] | None:
+    """How the validation loss moves over steps >= `s0`, relative to its median there.
+
+    Returns (swing, trend): the robust std of the evaluations around their Theil-Sen line,
+    and that line's change over the window (with `halves`, the change of the median from
+    the first half of the window to the second, which swings cannot fake). A fixed
+    validation set removes batch sampling noise, so a large swing is the weights themselves
+    jumping. The window is widened to the last `min_evals` evaluations if it holds fewer;
+    None with fewer evaluations in all.
+    """
+    s = run.get("val/loss")
+    if s is None:
+        return None
+    b = s.buckets(N_EVAL_BUCKETS, 1)
+    if b.step.size < min_evals:
+        return None
+    m = b.step >= min(s0, float(b.step[-min_evals]))
+    x, y = b.step[m].astype(np.float64), b.median[m]
+    level = float(np.median(y))
+    if level <= 0:
+        return None
+    slope = theil_sen(x, y)
+    resid = y - slope * x
+    swing = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    trend = half_change(y) if halves else slope * (x[-1] - x[0]) / level
+    return swing / level, trend

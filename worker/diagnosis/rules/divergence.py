@@ -1,0 +1,53 @@
+"""divergence: the loss rises far above its running minimum and keeps rising.
+
+Tip: seeds/002 (too high a learning rate makes the loss shoot up).
+The smoothed loss (bucket medians) must have undone at least half of the progress the run
+had made (or doubled, for a run that never made progress), and stayed there for the whole
+recent window: one bad batch or a transient bump is not divergence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worker.diagnosis.curve import curve
+from worker.diagnosis.findings import Finding, lr_advice, num, step
+from worker.diagnosis.series import RunData
+
+KIND = "divergence"
+MIN_BUCKETS = 10  # smoothed points needed before judging
+RECENT_FRAC = 0.05  # the recent window: the last 5% of the run so far...
+RECENT_BUCKETS = 3  # ...and at least 3 buckets
+LOST_PROGRESS = 0.5  # rise >= this share of (start level - best level)
+RISE_OVER_BEST = 1.0  # and rise >= this multiple of the best level (doubling)
+CRITICAL_OVER_START = 2.0  # critical when the loss is now this many times its start level
+
+
+def rule(run: RunData) -> list[Finding]:
+    """Fire when the whole recent window sits far above the running minimum."""
+    c = curve(run, "loss")
+    if c is None or len(c.b) < MIN_BUCKETS:
+        return []
+    med = c.b.median
+    k = max(RECENT_BUCKETS, int(np.sum(c.b.step >= c.at_frac(1.0 - RECENT_FRAC))))
+    if k >= len(med) - 2:
+        return []
+    before, recent = med[:-k], med[-k:]
+    ibest = int(np.argmin(before))
+    best = float(before[ibest])
+    start = max(c.start, float(med[0]))
+    threshold = best + max(LOST_PROGRESS * (start - best), RISE_OVER_BEST * best)
+    low_recent = float(recent.min())
+    if low_recent <= threshold or best <= 0 and low_recent <= 0:
+        return []
+    rising_since = int(c.b.step[ibest + 1 + int(np.argmax(med[ibest + 1:] > threshold))])
+    now = float(np.median(recent))
+    severity = "critical" if now >= CRITICAL_OVER_START * start else "warning"
+    best_step = int(c.b.step[ibest])
+    title = (f"Loss diverging: now {num(now)}, up from its best {num(best)} at step "
+             f"{step(best_step)} (started at {num(start)})")
+    rec = (f"{lr_advice(run, 0.2, 'Lower')} (3-10x lower) and restart from the "
+           f"checkpoint of step {step(best_step)}.")
+    evidence = {"best_loss": best, "best_step": best_step, "current_loss": now,
+                "start_loss": start, "threshold": threshold, "rising_since_step": rising_since}
+    return [Finding(KIND, severity, best_step, c.last_step, None, title, rec, evidence)]

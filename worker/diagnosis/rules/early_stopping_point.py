@@ -1,0 +1,41 @@
+"""early_stopping_point: the best validation step is far behind the current step.
+
+Tip: seeds/003 (early stopping). Needs `val/loss`. Says which checkpoint to keep.
+"""
+
+from __future__ import annotations
+
+from worker.diagnosis.findings import Finding, num, pct, step
+from worker.diagnosis.rules._val import val_curve
+from worker.diagnosis.series import RunData
+
+KIND = "early_stopping_point"
+MIN_BEHIND_FRAC = 0.25  # the best evaluation lies >= 25% of the run behind
+MIN_EVALS_AFTER = 3  # and >= 3 evaluations behind
+MIN_WORSE = 0.1  # validation loss >= 10% above the best over the last 3 evaluations...
+MIN_UNDONE = 0.05  # ...undoing >= 5% of the progress from the first evaluation...
+MIN_RISING = 0.6  # ...and rising since the best (Kendall's tau), not one bump
+MIN_IMPROVEMENT = 0.05  # the best improved on the first evaluation by >= 5%
+WARN_WORSE = 0.2  # warning (not info) when >= 20% above the best
+
+
+def rule(run: RunData) -> list[Finding]:
+    """Fire when the best checkpoint is far behind and clearly better than now."""
+    v = val_curve(run)
+    if v is None or v.best <= 0:
+        return []
+    behind = int(v.steps[-1]) - v.best_step
+    worse = (v.now - v.best) / v.best
+    if not (behind >= MIN_BEHIND_FRAC * v.span and len(v.steps) - 1 - v.best_i >= MIN_EVALS_AFTER
+            and worse >= MIN_WORSE and v.worse_recently >= MIN_WORSE and v.undone >= MIN_UNDONE
+            and v.rising >= MIN_RISING
+            and v.best <= (1 - MIN_IMPROVEMENT) * v.first):
+        return []
+    severity = "warning" if worse >= WARN_WORSE else "info"
+    title = (f"Best validation loss {num(v.best)} was at step {step(v.best_step)}, "
+             f"{step(behind)} steps ago; it is {pct(worse)} worse now")
+    rec = (f"Keep the checkpoint of step {step(v.best_step)}; stop training here or use early "
+           f"stopping on the validation loss.")
+    evidence = {"best_val": v.best, "best_step": v.best_step, "val_now": v.now,
+                "steps_behind": behind, "worse": worse, "undone": v.undone}
+    return [Finding(KIND, severity, v.best_step, int(v.steps[-1]), None, title, rec, evidence)]

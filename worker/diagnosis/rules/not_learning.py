@@ -1,0 +1,73 @@
+"""not_learning: the training loss stays at its starting level.
+
+Tip: seeds/004 (if the net does not learn, first check that it can overfit a tiny set).
+The smoothed training loss never got meaningfully below its start (nor rose far above it:
+that is divergence) and shows no steady descent either (a slow, steady one is
+lr_too_low's). With `val/loss`, a validation loss that never improves on its first
+evaluation while training goes on (the net memorises, learns nothing general: shuffled or
+wrong labels) is the same finding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worker.diagnosis.curve import curve
+from worker.diagnosis.findings import Finding, num, pct, step
+from worker.diagnosis.rules._val import val_curve, val_swing
+from worker.diagnosis.series import RunData
+
+KIND = "not_learning"
+MIN_BUCKETS = 15  # smoothed points needed
+MIN_STEPS = 100  # and this many steps
+MAX_PROGRESS = 0.1  # the smoothed loss never went >= 10% below its start
+MAX_TREND = 5.0  # and its trend fell by < 5x the scatter of the smoothed loss around it
+MAX_RISE = 0.2  # nor is it now >= 20% above it
+MIN_EVALS = 8  # validation evaluations needed for the validation test
+MAX_VAL_PROGRESS = 0.03  # best validation loss within 3% of the first...
+MAX_VAL_FALL = 0.01  # ...and its trend over the run falls by < 1% (no slow improvement)
+
+
+def measure(run: RunData) -> dict | None:
+    """Best progress of the training loss and of the validation loss, or None."""
+    c = curve(run, "loss")
+    if c is None or len(c.b) < MIN_BUCKETS or c.span < MIN_STEPS:
+        return None
+    start = max(c.start, float(c.b.median[0]))
+    if start <= 0:
+        return None
+    out = {"start": start, "best": float(c.b.median.min()), "now": c.level_last(0.1),
+           "first_step": c.first_step, "last_step": c.last_step}
+    out["progress"] = (start - out["best"]) / start
+    slope = c.slope(c.first_step, c.last_step)
+    resid = c.b.median - slope * c.b.step
+    scatter = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    fall = -slope * c.span
+    out["trend"] = fall / scatter if scatter > 0 else (np.inf if fall > 0 else 0.0)
+    v = val_curve(run, MIN_EVALS)
+    trend = val_swing(run, c.first_step)
+    if v is not None and v.first > 0 and v.span >= MIN_STEPS and trend is not None:
+        out.update(val_first=v.first, val_best=v.best, val_progress=(v.first - v.best) / v.first,
+                   val_trend=trend[1])
+    return out
+
+
+def rule(run: RunData) -> list[Finding]:
+    """Fire when neither the training nor the validation loss ever left its start."""
+    m = measure(run)
+    if m is None or m["now"] > (1 + MAX_RISE) * m["start"]:
+        return []
+    span = step(m["last_step"] - m["first_step"])
+    if m["progress"] < MAX_PROGRESS and m["trend"] < MAX_TREND:
+        title = (f"Not learning: training loss still near its start {num(m['start'])} after "
+                 f"{span} steps (best {num(m['best'])}, {pct(m['progress'])} lower)")
+    elif m.get("val_progress", 1.0) < MAX_VAL_PROGRESS and m["val_trend"] > -MAX_VAL_FALL:
+        title = (f"Not learning anything general: validation loss never improved on "
+                 f"{num(m['val_first'])} in {span} steps, while training loss fell to "
+                 f"{num(m['now'])}")
+    else:
+        return []
+    rec = ("Check that the model can overfit one small batch (loss near 0); if not, check "
+           "labels, loss function, data pipeline and that the optimizer holds the model's "
+           "parameters.")
+    return [Finding(KIND, "warning", m["first_step"], m["last_step"], None, title, rec, m)]
