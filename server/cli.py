@@ -108,6 +108,7 @@ def _db_upgrade(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
+    from .logs import log_config
     from .storage.migrate import upgrade
 
     settings = _settings(args.database_url, host=args.host, port=args.port)
@@ -133,6 +134,7 @@ def _serve(args) -> int:
         port=settings.port,
         workers=args.workers,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level, settings.log_format),
     )
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     # Mark the dashboard's cookie Secure (set when served over HTTPS behind a proxy).
     cookie_secure: bool = False
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

@@ -127,3 +127,38 @@ def test_keys_create_list_revoke(tmp_path):
     assert _losslens("keys", "revoke", "1", "--database-url", db).returncode == 0
     assert "revoked" in _losslens("keys", "list", "--database-url", db).stdout
     assert _losslens("keys", "revoke", "99", "--database-url", db).returncode == 1
+
+
+@pytest.mark.slow
+def test_structured_json_logs(tmp_path):
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite:///{tmp_path}/j.db",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LOSSLENS_LOG_FORMAT": "json"},
+        )
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(r["logger"] == "uvicorn.access" and "/healthz" in r["message"] for r in records)
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
