@@ -12,8 +12,10 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -181,3 +183,61 @@ def _call(url: str, method: str, path: str, body: dict) -> dict:
     )
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.load(r)
+
+
+TRAINER = """
+import sys, time, client_sdk
+run = client_sdk.init(project="faults", name="killed", url=sys.argv[1], spool_dir=sys.argv[2])
+print(run.id, flush=True)
+step = 0
+while True:
+    client_sdk.log({"loss": 1.0 / (step + 1)}, step=step)
+    step += 1
+    time.sleep(0.01)
+"""
+
+
+def test_a_sigkilled_trainer_is_marked_crashed_and_its_spool_synced(fresh_pg, tmp_path):
+    server = ServerProc(fresh_pg, tmp_path)
+    server.env["LOSSLENS_HEARTBEAT_TIMEOUT"] = "2"
+    server.start()
+    spool = tmp_path / "spool"
+    try:
+        trainer = subprocess.Popen(
+            [sys.executable, "-c", TRAINER, server.url, str(spool)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        run_id = trainer.stdout.readline().strip()
+        wait_for(lambda: _status(server.url, run_id) == "running", 30, "the run to appear")
+        time.sleep(1.5)
+        trainer.kill()
+        trainer.wait(10)
+        trainer.stdout.close()
+        wait_for(
+            lambda: _status(server.url, run_id) == "crashed",
+            30,
+            "the run to be marked crashed once its heartbeat stopped",
+        )
+        before = get_json(f"{server.url}/api/v1/runs/{run_id}")["num_points"]
+        out = subprocess.run(
+            [sys.executable, "-m", "server.cli", "sync", str(spool), "--url", server.url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        info = get_json(f"{server.url}/api/v1/runs/{run_id}")
+        assert info["status"] == "crashed" and info["num_points"] >= before > 0
+        steps = get_json(f"{server.url}/api/v1/runs/{run_id}/series?keys=loss")["series"][0]
+        assert steps["steps"] == list(range(len(steps["steps"])))  # no gap, no duplicate
+    finally:
+        server.stop()
+
+
+def _status(url: str, run_id: str) -> str | None:
+    try:
+        return get_json(f"{url}/api/v1/runs/{run_id}")["status"]
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return None
