@@ -278,9 +278,11 @@ export class LineChart {
     const base = { xref: "x", yref, x0, x1, y0: 0, y1: 1, name: b.id };
     if (over) {
       const line = { color: b.color, width: b.focused ? 3 : 1.5 };
-      return [{ ...base, type: "rect", fillcolor: b.color, opacity: b.focused ? 0.25 : 0.12, line, layer: "above" }];
+      return [{ ...base, type: "rect", fillcolor: b.color, opacity: b.focused ? 0.25 : b.faint ? 0.08 : 0.12, line, layer: "above" }];
     }
-    const shapes = [{ ...base, type: "rect", fillcolor: b.color, opacity: b.focused ? 0.2 : 0.08, line: { width: 0 }, layer: "below" }];
+    // Resolved and muted findings: a lighter grey band.
+    const opacity = b.focused ? 0.2 : b.faint ? 0.06 : 0.08;
+    const shapes = [{ ...base, type: "rect", fillcolor: b.color, opacity, line: { width: 0 }, layer: "below" }];
     if (b.focused) {
       const line = { color: b.color, width: 1.5, dash: "dot" };
       for (const x of [x0, x1]) shapes.push({ type: "line", xref: "x", yref, x0: x, x1: x, y0: 0, y1: 1, line, layer: "below" });

@@ -115,17 +115,29 @@ export function emptyState(title, text, project) {
   );
 }
 
+const STATUS_TITLES = {
+  running: "running: the training process is sending points or heartbeats",
+  finished: "finished: the training script called finish()",
+  failed: "failed: the training script ended with an uncaught exception (or finished with status failed)",
+  crashed: "crashed: the run's heartbeat stopped (the process died, or lost the server) without finishing",
+};
+
 export function statusPill(status) {
-  return h("span", { class: `status status-${status}`, title: `status: ${status}` }, status);
+  return h("span", { class: `status status-${status}`, title: STATUS_TITLES[status] || `status: ${status}` }, status);
 }
 
 // Severity colours, shared by badges, diagnosis cards and the bands drawn on charts.
 export const SEVERITY_COLOR = { critical: "#d62828", warning: "#e08a00", info: "#2a7ab8" };
 const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
 
+// Active before muted before resolved; then the most severe, then the earliest.
+function standing(d) {
+  return d.status !== "active" ? 2 : d.muted ? 1 : 0;
+}
+
 export function bySeverity(a, b) {
   return (
-    (a.status === "active" ? 0 : 1) - (b.status === "active" ? 0 : 1) ||
+    standing(a) - standing(b) ||
     (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3) ||
     (a.step_start ?? 0) - (b.step_start ?? 0)
   );

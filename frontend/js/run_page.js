@@ -1,9 +1,9 @@
 // One run: the loss chart (with lr below), a chart per key group, per-layer heatmaps, the
 // diagnoses (a panel, and bands on the curves), config and tags. Live while the run is running.
 
-import { getDiagnoses, getRun } from "./api.js";
+import { getDiagnoses, getMutes, getRun, muteKind, unmuteKind } from "./api.js";
 import { chartCard, LineChart } from "./chart.js";
-import { assignBands, chartFor, diagnosesList, zoomRange } from "./diagnoses.js";
+import { assignBands, chartFor, diagnosesList, kindLabel, zoomRange } from "./diagnoses.js";
 import { clear, clearError, fill, emptyState, fmtAgo, fmtDate, h, showError, statusPill } from "./dom.js";
 import { LayerChart } from "./heatmap.js";
 import { flattenConfig, lineSpecs, planCharts } from "./plan.js";
@@ -26,6 +26,7 @@ export function mountRun(root, runId, app) {
   const view = new View();
   let run = null;
   let diagnoses = [];
+  let mutedKinds = new Set();
   let keysSig = "";
   let focus = null;
   let stopped = false;
@@ -33,6 +34,8 @@ export function mountRun(root, runId, app) {
 
   const title = h("h1", { class: "run-name" }, "Loading run…");
   const headMeta = h("div", { class: "run-meta" });
+  // Problems with the run itself (not its training): points the SDK dropped, a crash.
+  const alerts = h("div", { class: "run-alerts" });
   const liveNote = h("span", { class: "live-note", hidden: true }, "live · updates every second");
   const charts = h("div", { class: "charts" });
   const bar = toolbar(view);
@@ -43,6 +46,7 @@ export function mountRun(root, runId, app) {
   fill(root, h("div", { class: "page run-page" },
     h("div", { class: "page-head" }, h("a", { href: "#/runs", class: "back" }, "← Runs"), title, liveNote),
     headMeta,
+    alerts,
     bar,
     h("div", { class: "run-layout" }, charts,
       h("aside", { class: "side" },
@@ -61,6 +65,7 @@ export function mountRun(root, runId, app) {
   let headSig = "";
   function renderHead() {
     renderDetails();
+    renderAlerts();
     const sig = JSON.stringify([run.name, run.status, run.project, run.tags, run.created_at, run.config]);
     if (sig === headSig) return;
     headSig = sig;
@@ -90,8 +95,33 @@ export function mountRun(root, runId, app) {
       ["last heartbeat", fmtDate(run.heartbeat_at)], ["finished", run.finished_at ? fmtDate(run.finished_at) : "–"],
       ["points", run.num_points.toLocaleString()], ["keys", String(Object.keys(run.summary).length)],
     ];
-    if (run.dropped_points) rows.push(["dropped points", `${run.dropped_points.toLocaleString()} (the client's spool was full)`]);
-    fill(detailsBox, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "id" ? "mono" : null }, v)]));
+    if (run.dropped_points) rows.push(["dropped points", `${run.dropped_points.toLocaleString()} (the SDK could not keep them)`]);
+    fill(detailsBox, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "id" ? "mono" : k === "dropped points" ? "warn-text" : null }, v)]));
+  }
+
+  let alertsSig = "";
+  function renderAlerts() {
+    const sig = JSON.stringify([run.dropped_points, run.status, run.heartbeat_at]);
+    if (sig === alertsSig) return;
+    alertsSig = sig;
+    const lines = [];
+    if (run.dropped_points > 0) {
+      const n = run.dropped_points.toLocaleString();
+      lines.push(h("p", { class: "alert alert-warning", id: "dropped-points" },
+        h("b", {}, `${n} point${run.dropped_points === 1 ? "" : "s"} dropped`),
+        ` by the SDK, which could not keep ${run.dropped_points === 1 ? "it" : "them"}: the curves have gaps.`
+        + " Its in-memory queue filled up (logging faster than it could send), or its disk spool"
+        + " reached LOSSLENS_SPOOL_MAX_BYTES. Log less often, or give the spool more room."));
+    }
+    if (run.status === "crashed") {
+      lines.push(h("p", { class: "alert alert-crashed", id: "crashed-note" },
+        h("b", {}, "Crashed: "),
+        `its heartbeat stopped${run.heartbeat_at ? ` (last heard ${fmtAgo(run.heartbeat_at)}, ${fmtDate(run.heartbeat_at)})` : ""}`
+        + " without the run finishing: the training process died or lost the server. Points it still"
+        + " had may be in its spool; upload them with ", h("code", {}, "losslens sync"), "."));
+    }
+    fill(alerts, lines);
+    alerts.hidden = !lines.length;
   }
 
   function zoomTo(d) {
@@ -109,10 +139,38 @@ export function mountRun(root, runId, app) {
     }
   }
 
+  // Mute a kind for this run (admins): its diagnoses stay listed, greyed, and leave the runs
+  // list badges. Kinds muted before they fired are listed below the cards.
+  async function setMuted(kind, mute) {
+    try {
+      await (mute ? muteKind(runId, kind) : unmuteKind(runId, kind));
+      const [d, m] = await Promise.all([getDiagnoses(runId), getMutes(runId)]);
+      if (stopped) return;
+      diagnoses = d;
+      mutedKinds = new Set(m);
+      renderDiagnoses();
+      await Promise.all(view.charts.map((c) => c.render().catch((err) => showError(err.message))));
+    } catch (err) {
+      showError(`Could not ${mute ? "mute" : "unmute"} ${kind}: ${err.message}`);
+    }
+  }
+
   function renderDiagnoses() {
-    const active = diagnoses.filter((d) => d.status === "active").length;
-    diagCount.textContent = diagnoses.length ? `${active} active${diagnoses.length > active ? `, ${diagnoses.length - active} resolved` : ""}` : "";
-    fill(diagBox, diagnosesList(diagnoses, { onZoom: zoomTo, lastStep: lastStepOf(run) }));
+    const resolved = diagnoses.filter((d) => d.status !== "active").length;
+    const muted = diagnoses.filter((d) => d.status === "active" && d.muted).length;
+    const active = diagnoses.length - resolved - muted;
+    const counts = [`${active} active`, muted ? `${muted} muted` : null, resolved ? `${resolved} resolved` : null];
+    diagCount.textContent = diagnoses.length ? counts.filter(Boolean).join(", ") : "";
+    const admin = app.can("admin");
+    const muteFor = admin ? (d) => ({ muted: Boolean(d.muted), onToggle: setMuted }) : null;
+    const shown = new Set(diagnoses.map((d) => d.kind));
+    const silent = [...mutedKinds].filter((k) => !shown.has(k)).sort();
+    fill(diagBox, diagnosesList(diagnoses, { onZoom: zoomTo, lastStep: lastStepOf(run), muteFor }),
+      silent.length ? h("p", { class: "muted-kinds" }, "Also muted for this run: ", silent.map((k, i) => [
+        i ? ", " : null, h("span", { class: "mono", title: kindLabel(k) }, k),
+        admin ? [" (", h("button", { type: "button", class: "link mute-toggle", dataset: { kind: k, action: "unmute" },
+          onclick: () => setMuted(k, false) }, "unmute"), ")"] : null,
+      ])) : null);
     for (const el of diagBox.querySelectorAll(".diag")) el.classList.toggle("focused", el.dataset.id === String(focus));
     assignBands(diagnoses, view.charts, lastStepOf(run), focus);
   }
@@ -147,7 +205,9 @@ export function mountRun(root, runId, app) {
 
   async function start() {
     try {
-      [run, diagnoses] = await Promise.all([getRun(runId), getDiagnoses(runId)]);
+      let muted;
+      [run, diagnoses, muted] = await Promise.all([getRun(runId), getDiagnoses(runId), getMutes(runId).catch(() => [])]);
+      mutedKinds = new Set(muted);
     } catch (err) {
       fill(charts, h("div", { class: "empty" }, h("h2", {}, err.status === 404 ? "Run not found" : "Could not load this run"),
         h("p", {}, err.message), h("p", {}, h("a", { href: "#/runs" }, "Back to the runs"))));

@@ -1,14 +1,17 @@
 // The runs of a project: status (live), last loss values, diagnosis badges; search, filters,
-// sorting, and a selection to compare.
+// sorting (on the server where it can), and a selection to compare.
 
 import { listRuns, num } from "./api.js";
-import { clear, clearError, fill, emptyState, fmtAgo, fmtNum, h, showError, statusPill } from "./dom.js";
+import { clear, clearError, fill, emptyState, fmtAgo, fmtCount, fmtNum, h, showError, statusPill } from "./dom.js";
 import { badge } from "./diagnoses.js";
 import { compareHref, selected, setSelected, toggle } from "./selection.js";
 
 const FIRST = 200;
 const LIMIT = 1000;
 const POLL_MS = 2000;
+// The page shows these keys' last values: the server summarises only them (not every key of
+// every run).
+const SUMMARY_KEYS = ["loss", "val/loss"];
 
 function lastStep(r) {
   let best = null;
@@ -21,15 +24,26 @@ function lastOf(r, key) {
   return s ? num(s.last_value) : null;
 }
 
-// Sortable columns; non-finite and missing values sort last in either direction.
+const SEVERITY_WEIGHT = { critical: 1e6, warning: 1e3, info: 1 };
+
+// How bad a run's diagnoses are: critical ones first, then warnings, then hints.
+function badgeScore(r) {
+  return (r.badges || []).reduce((acc, b) => acc + (SEVERITY_WEIGHT[b.severity] ?? 1) * (b.count || 1), 0);
+}
+
+// Sortable columns. Those with `server` are sorted by the server over every matching run; the
+// others (values the server cannot sort by) in the browser over the runs loaded. Non-finite and
+// missing values sort last in either direction.
 const COLUMNS = [
-  { id: "status", label: "Status", get: (r) => r.status },
-  { id: "name", label: "Name", get: (r) => r.name.toLowerCase() },
-  { id: "diagnoses", label: "Diagnoses", get: (r) => r.diagnoses.length },
-  { id: "loss", label: "loss", get: (r) => lastOf(r, "loss"), numeric: true },
-  { id: "val_loss", label: "val/loss", get: (r) => lastOf(r, "val/loss"), numeric: true },
-  { id: "step", label: "Step", get: (r) => lastStep(r), numeric: true },
-  { id: "created", label: "Created", get: (r) => r.created_at },
+  { id: "status", label: "Status", server: "status", get: (r) => r.status },
+  { id: "name", label: "Name", server: "name", get: (r) => r.name },
+  { id: "diagnoses", label: "Diagnoses", get: badgeScore, first: -1, what: "diagnoses" },
+  { id: "loss", label: "loss", get: (r) => lastOf(r, "loss"), numeric: true, what: "last loss" },
+  { id: "val_loss", label: "val/loss", get: (r) => lastOf(r, "val/loss"), numeric: true, what: "last val/loss" },
+  { id: "step", label: "Step", get: (r) => lastStep(r), numeric: true, what: "last step",
+    note: "the last step of loss or val/loss" },
+  { id: "points", label: "Points", server: "num_points", get: (r) => r.num_points, numeric: true, first: -1 },
+  { id: "created", label: "Created", server: "created_at", get: (r) => r.created_at, first: -1 },
 ];
 
 function compareBy(col, dir) {
@@ -42,6 +56,34 @@ function compareBy(col, dir) {
   };
 }
 
+function columnTitle(c) {
+  const what = c.note ? `${c.label}: ${c.note}. ` : "";
+  if (c.server) return `${what}Sort every matching run by ${c.label.toLowerCase()} (the server sorts).`;
+  return `${what}Sorts only the runs loaded in this page (up to ${LIMIT.toLocaleString()}):`
+    + ` the server cannot sort by ${c.what}.`;
+}
+
+// The server's order in words, for the notice under a partial list.
+function orderText(sort) {
+  const desc = sort.startsWith("-");
+  const field = sort.replace(/^-/, "");
+  if (field === "created_at") return desc ? "the newest" : "the oldest";
+  if (field === "updated_at") return desc ? "the most recently updated" : "the least recently updated";
+  if (field === "num_points") return desc ? "those with the most points" : "those with the fewest points";
+  return `the first by ${field}${desc ? ", descending" : ""}`;
+}
+
+function parseSort(text) {
+  const dir = text.startsWith("-") ? -1 : 1;
+  const col = COLUMNS.find((c) => c.id === text.replace(/^-/, ""));
+  return col ? { col: col.id, dir } : null;
+}
+
+function serverSortOf(sort) {
+  const col = COLUMNS.find((c) => c.id === sort.col);
+  return col?.server ? `${sort.dir < 0 ? "-" : ""}${col.server}` : null;
+}
+
 function valueCell(v, step) {
   if (v === null) return h("td", { class: "num muted" }, "–");
   const bad = !Number.isFinite(v);
@@ -49,12 +91,16 @@ function valueCell(v, step) {
 }
 
 export function mountRuns(root, params, app) {
+  const sort = parseSort(params.get("sort") || "") || { col: "created", dir: -1 };
   const state = {
-    project: params.get("project") || "",
+    // A key bound to one project sees only that one.
+    project: app.boundProject || params.get("project") || "",
     q: params.get("q") || "",
     status: params.get("status") || "",
     tag: params.get("tag") || "",
-    sort: { col: "created", dir: -1 },
+    sort,
+    // The order the server lists runs in (the newest first unless a server column is sorted).
+    serverSort: serverSortOf(sort) || "-created_at",
     runs: [],
     total: 0,
     tags: new Set(),
@@ -87,6 +133,7 @@ export function mountRuns(root, params, app) {
     const sp = new URLSearchParams();
     sp.set("project", state.project);
     for (const k of ["q", "status", "tag"]) if (state[k]) sp.set(k, state[k]);
+    if (state.sort.col !== "created" || state.sort.dir !== -1) sp.set("sort", `${state.sort.dir < 0 ? "-" : ""}${state.sort.col}`);
     history.replaceState(null, "", `#/runs?${sp}`);
   }
 
@@ -112,18 +159,26 @@ export function mountRuns(root, params, app) {
       const active = state.sort.col === c.id;
       const arrow = active ? (state.sort.dir > 0 ? " ▲" : " ▼") : "";
       const sort = active ? (state.sort.dir > 0 ? "ascending" : "descending") : null;
-      return h("th", { class: `${c.numeric ? "num" : ""} sortable`, "aria-sort": sort, dataset: { col: c.id } },
-        h("button", { type: "button", class: "th-btn", onclick: () => {
-          state.sort = { col: c.id, dir: active ? -state.sort.dir : c.numeric || c.id === "name" ? 1 : -1 };
-          renderHead();
-          renderRows();
-        } }, c.label, arrow));
+      return h("th", {
+        class: `${c.numeric ? "num" : ""} sortable ${c.server ? "server-sort" : "page-sort"}`,
+        "aria-sort": sort, dataset: { col: c.id },
+      },
+      h("button", { type: "button", class: "th-btn", title: columnTitle(c), onclick: () => {
+        state.sort = { col: c.id, dir: active ? -state.sort.dir : c.first || 1 };
+        renderHead();
+        syncUrl();
+        const server = serverSortOf(state.sort);
+        if (server && server !== state.serverSort) {
+          state.serverSort = server;
+          refresh();
+        } else renderRows();
+      } }, c.label, arrow));
     });
     fill(thead, h("tr", {}, h("th", { class: "select-col" }, ""), ths));
   }
 
   function rowFor(r) {
-    const sig = JSON.stringify([r.status, r.name, r.tags, r.diagnoses, r.summary?.loss, r.summary?.["val/loss"], lastStep(r), r.created_at]);
+    const sig = JSON.stringify([r.status, r.name, r.tags, r.badges, r.summary?.loss, r.summary?.["val/loss"], r.num_points, r.created_at]);
     const old = rows.get(r.id);
     if (old && old.sig === sig) return old;
     const box = h("input", { type: "checkbox", "aria-label": `select ${r.name} for comparison`, checked: selected().includes(r.id) });
@@ -137,10 +192,11 @@ export function mountRuns(root, params, app) {
         r.tags.length ? h("div", { class: "tags" }, r.tags.map((t) => h("button", {
           type: "button", class: "tag", title: `show runs tagged ${t}`, onclick: () => setFilter("tag", t),
         }, t))) : null),
-      h("td", {}, h("div", { class: "badges" }, r.diagnoses.map((k) => badge(k)))),
+      h("td", {}, h("div", { class: "badges" }, (r.badges || []).map((b) => badge(b)))),
       valueCell(lastOf(r, "loss"), r.summary?.loss?.last_step ?? null),
       valueCell(lastOf(r, "val/loss"), r.summary?.["val/loss"]?.last_step ?? null),
       h("td", { class: "num" }, step === null ? "–" : step.toLocaleString()),
+      h("td", { class: "num", title: `${r.num_points.toLocaleString()} points stored` }, fmtCount(r.num_points)),
       h("td", { class: "muted", title: new Date(r.created_at).toLocaleString() }, fmtAgo(r.created_at)));
     const row = { tr, sig, box };
     rows.set(r.id, row);
@@ -148,8 +204,9 @@ export function mountRuns(root, params, app) {
   }
 
   function renderRows() {
+    // A server column: the server's order as it came; another: sorted here over what is loaded.
     const col = COLUMNS.find((c) => c.id === state.sort.col);
-    const sorted = [...state.runs].sort(compareBy(col, state.sort.dir));
+    const sorted = col.server ? state.runs : [...state.runs].sort(compareBy(col, state.sort.dir));
     const live = new Set(sorted.map((r) => r.id));
     for (const id of [...rows.keys()]) if (!live.has(id)) rows.delete(id);
     const frag = document.createDocumentFragment();
@@ -169,8 +226,11 @@ export function mountRuns(root, params, app) {
           state.project));
     }
     notice.hidden = state.runs.length >= state.total;
-    notice.textContent = `Showing the newest ${state.runs.length.toLocaleString()} of ${state.total.toLocaleString()} runs`
-      + " (sorting applies to those). Narrow the search to see others.";
+    const col2 = COLUMNS.find((c) => c.id === state.sort.col);
+    notice.textContent = `Showing ${orderText(state.serverSort)} ${state.runs.length.toLocaleString()} of`
+      + ` ${state.total.toLocaleString()} runs`
+      + (col2.server ? "." : `; sorting by ${col2.what} applies to those only.`)
+      + " Narrow the search, or sort by another column, to see others.";
     renderSelection();
   }
 
@@ -180,7 +240,10 @@ export function mountRuns(root, params, app) {
     if (inflight) inflight.abort();
     const ac = new AbortController();
     inflight = ac;
-    const query = { project: state.project || null, q: state.q, status: state.status, tag: state.tag };
+    const query = {
+      project: state.project || null, q: state.q, status: state.status, tag: state.tag,
+      sort: state.serverSort, summary_keys: SUMMARY_KEYS.join(","),
+    };
     const restReq = listRuns({ ...query, limit: LIMIT - FIRST, offset: FIRST }, ac.signal);
     restReq.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
     try {
@@ -252,7 +315,7 @@ export function mountRuns(root, params, app) {
   renderHead();
   renderTags();
   renderSelection();
-  if (params.has("project")) start();
+  if (state.project || params.has("project")) start();
   else {
     app.projectsReady.then(() => {
       state.project = app.defaultProject();

@@ -28,9 +28,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, url: str, db_path: Path, proc: subprocess.Popen):
+    def __init__(self, url: str, db_path: Path, proc: subprocess.Popen, key: str | None = None):
         self.url, self.db_path, self.proc = url, db_path, proc
-        self.api = httpx.Client(base_url=url, timeout=30)
+        headers = {"Authorization": f"Bearer {key}"} if key else None
+        self.api = httpx.Client(base_url=url, timeout=30, headers=headers)
 
     def new_run(self, project: str, name: str | None = None, **fields) -> str:
         run_id = str(uuid.uuid4())
@@ -59,11 +60,12 @@ class LiveServer:
         r = self.api.patch(f"/api/v1/runs/{run_id}", json={"status": status})
         assert r.status_code == 200, r.text
 
-    def rule_finding(self, run_id: str, **finding) -> int:
-        """A diagnosis with a step range, stored through the storage layer as the worker does.
+    def findings(self, run_id: str, findings: list[dict]) -> dict[tuple[str, str], int]:
+        """Diagnoses stored through the storage layer as the worker does; the earlier ones of
+        this test source that are not given again become resolved.
 
-        Its source is not "rule": the real rules, which run after each ingest, would resolve
-        a "rule" finding they do not see themselves. Returns the diagnosis id.
+        Their source is not "rule": the real rules, which run after each ingest, would resolve
+        a "rule" finding they do not see themselves. Returns {(kind, subject): id}.
         """
         from server.diagnoses.repository import FindingIn, sync_findings
         from server.storage.engine import make_engine, make_sessionmaker
@@ -71,60 +73,124 @@ class LiveServer:
         engine = make_engine(f"sqlite:///{self.db_path}")
         try:
             with make_sessionmaker(engine).begin() as session:
-                sync_findings(session, run_id, "frontend-test", [FindingIn(**finding)])
+                sync_findings(session, run_id, "frontend-test", [FindingIn(**f) for f in findings])
         finally:
             engine.dispose()
         found = self.api.get(f"/api/v1/runs/{run_id}/diagnoses").json()["diagnoses"]
-        return next(d["id"] for d in found if d["kind"] == finding["kind"])
+        return {(d["kind"], d["subject"]): d["id"] for d in found}
+
+    def rule_finding(self, run_id: str, **finding) -> int:
+        """One diagnosis with a step range (see ``findings``); returns its id."""
+        ids = self.findings(run_id, [finding])
+        return ids[(finding["kind"], finding.get("subject", ""))]
+
+    def run(self, run_id: str) -> dict:
+        r = self.api.get(f"/api/v1/runs/{run_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stop(self) -> None:
+        self.api.close()
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    db_path = tmp_path_factory.mktemp("frontend") / "losslens.db"
+def start_server(db_path: Path, env: dict[str, str] | None = None) -> LiveServer:
+    """``losslens serve`` on a free port over a SQLite file; returns once /healthz answers."""
     port = free_port()
-    env = {**os.environ, "LOSSLENS_LOG_LEVEL": "warning"}
-    log_path = db_path.with_name("server.log")
-    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            f"sqlite:///{db_path}",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = db_path.with_name(f"server-{port}.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite:///{db_path}",
+            ],
+            cwd=REPO,
+            env={**os.environ, "LOSSLENS_LOG_LEVEL": "warning", **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
+                return LiveServer(url, db_path, proc)
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             proc.wait()
-            log.close()
             pytest.fail(f"the server did not start: {log_path.read_text()[-2000:]}")
         time.sleep(0.1)
-    server = LiveServer(url, db_path, proc)
+
+
+def create_key(db_path: Path, project: str, scope: str) -> str:
+    """A key made as an operator does: ``losslens keys create`` (plaintext on stdout)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "keys",
+            "create",
+            "--project",
+            project,
+            "--scope",
+            scope,
+            "--database-url",
+            f"sqlite:///{db_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("frontend") / "losslens.db")
     yield server
-    server.api.close()
-    proc.send_signal(signal.SIGINT)
+    server.stop()
+
+
+AUTH_PROJECT = "keyed"
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory):
+    """A server with ``LOSSLENS_AUTH=true``; ``keys`` holds an admin key of AUTH_PROJECT made
+    with the CLI before the server starts (as an operator does), and a read key (made through
+    the storage layer: a second CLI process costs a second); its ``api`` uses the admin key."""
+    from server.auth.keys import create_key as store_key
+    from server.storage.engine import make_engine, make_sessionmaker
+
+    db_path = tmp_path_factory.mktemp("frontend-auth") / "losslens.db"
+    keys = {"admin": create_key(db_path, AUTH_PROJECT, "admin")}  # also creates the schema
+    engine = make_engine(f"sqlite:///{db_path}")
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+        with make_sessionmaker(engine).begin() as session:
+            keys["read"] = store_key(session, AUTH_PROJECT, "read")[1]
+    finally:
+        engine.dispose()
+    server = start_server(db_path, {"LOSSLENS_AUTH": "true"})
+    server.api.headers["Authorization"] = f"Bearer {keys['admin']}"
+    server.keys = keys
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -137,8 +203,7 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
+def watched_page(browser, server):
     """A fresh page (own storage). It records console errors, page errors, dialogs and every
     request; after the test, none of the first three may have happened and no request may
     have left our server (air-gapped clusters)."""
@@ -154,8 +219,18 @@ def page(browser, live_server):
     context.close()
     assert pg.console_errors == [], pg.console_errors
     assert pg.dialogs == [], pg.dialogs
-    outside = [u for u in pg.requests if not u.startswith(live_server.url)]
+    outside = [u for u in pg.requests if not u.startswith(server.url)]
     assert outside == [], outside
+
+
+@pytest.fixture
+def page(browser, live_server):
+    yield from watched_page(browser, live_server)
+
+
+@pytest.fixture
+def auth_page(browser, auth_server):
+    yield from watched_page(browser, auth_server)
 
 
 def open_page(pg, live_server, route: str, ready: str | None = None) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import uuid
 
 import pytest
 
@@ -82,7 +84,9 @@ def test_diagnosis_band_and_click_zooms_there(page, live_server):
         },
     )
     live_server.set_status(run, "failed")
-    diag = live_server.rule_finding(
+    spike = {"kind": "loss_spike", "severity": "critical", "title": "A spike", "subject": "loss"}
+    old = live_server.findings(run, [{**spike, "step_start": 100, "step_end": 110}])
+    diag = live_server.rule_finding(  # the spike no longer holds: resolved, kept with its range
         run,
         kind="loss_divergence",
         severity="critical",
@@ -98,6 +102,17 @@ def test_diagnosis_band_and_click_zooms_there(page, live_server):
     band = [s for s in shapes if s.get("name") == f"diag-{diag}"]
     assert [(b["type"], b["x0"], b["x1"]) for b in band] == [("rect", 800, 900)]
     assert "Lower the learning rate." in page.inner_text("#diagnoses-panel")
+    # The resolved one (the real rules found others too): after the active ones, tagged, a
+    # lighter grey band.
+    cards = page.locator("#diagnoses-panel .diag").all()
+    states = [c.get_attribute("data-status") for c in cards]
+    assert states[-1] == "resolved" and states.count("resolved") == 1
+    assert cards[-1].get_attribute("data-kind") == "loss_spike"
+    assert "resolved" in cards[-1].get_attribute("class").split()
+    assert cards[-1].locator(".diag-tags").inner_text() == "resolved"
+    assert "1 resolved" in page.inner_text("#diagnoses-panel h2")
+    grey = [s for s in shapes if s.get("name") == f"diag-{old[('loss_spike', 'loss')]}"]
+    assert grey[0]["fillcolor"] == "#8a96a3" and grey[0]["opacity"] < band[0]["opacity"]
     before = renders(page, "main")
     page.click('#diagnoses-panel .diag[data-kind="loss_divergence"]')
     page.wait_for_function(
@@ -185,3 +200,58 @@ def test_run_without_points_and_unknown_run(page, live_server):
     assert "Run not found" in page.inner_text(".charts .empty")
     # The browser logs the 404 answer itself; nothing else may be in the console.
     page.console_errors[:] = [e for e in page.console_errors if "404" not in e]
+
+
+def test_keys_holding_commas_are_plotted(page, live_server):
+    project = new_project()
+    run = live_server.new_run(project, "commas")
+    live_server.post_points(
+        run,
+        {
+            "loss": ([0, 1, 2], [1.0, 0.8, 0.7]),
+            "metrics/acc,top1": ([0, 1, 2], [0.1, 0.2, 0.3]),
+            "metrics/acc,top5": ([0, 1, 2], [0.5, 0.6, 0.7]),
+        },
+    )
+    live_server.set_status(run, "finished")
+    open_page(page, live_server, f"/run/{run}", ready(run))
+    traces = by_name(chart_data(page, "group:metrics"))
+    assert traces["metrics/acc,top1"]["y"] == [0.1, 0.2, 0.3]
+    assert traces["metrics/acc,top5"]["y"] == [0.5, 0.6, 0.7]
+    series = [u for u in page.requests if "/series?" in u]
+    assert any("key=metrics%2Facc%2Ctop1&key=metrics%2Facc%2Ctop5" in u for u in series)
+    assert not any("keys=" in u for u in series)  # one key per parameter
+
+
+def test_dropped_points_and_a_crash_are_shown(page, live_server):
+    project = new_project()
+    run = live_server.new_run(project, "crashed-and-dropping")
+    r = live_server.api.post(
+        f"/api/v1/runs/{run}/points",
+        json={
+            "batch_id": uuid.uuid4().hex,
+            "points": {"loss": {"steps": list(range(20)), "values": [1.0] * 20}},
+            "dropped": 1234,
+        },
+    )
+    assert r.status_code == 200, r.text
+    live_server.set_status(run, "crashed")
+    open_page(page, live_server, f"/run/{run}", ready(run))
+    dropped = page.inner_text("#dropped-points")
+    assert re.search(r"1.?234 points dropped", dropped), dropped
+    assert "could not keep" in dropped
+    crashed = page.inner_text("#crashed-note")
+    assert "heartbeat stopped" in crashed and "losslens sync" in crashed
+    pill = page.locator(".run-meta .status")
+    assert pill.inner_text() == "crashed"
+    assert "heartbeat stopped" in pill.get_attribute("title")
+    colours = page.evaluate(
+        """() => {
+            const pill = (s) => { const e = document.createElement('span');
+                e.className = `status status-${s}`; document.body.append(e);
+                const c = getComputedStyle(e).backgroundColor; e.remove(); return c; };
+            return {crashed: pill('crashed'), failed: pill('failed'), finished: pill('finished')};
+        }"""
+    )
+    assert colours["crashed"] not in (colours["failed"], colours["finished"])  # distinct
+    screenshot(page, "run-crashed-dropped")
