@@ -11,7 +11,7 @@ from ..storage.models import Diagnosis, Project, Run, RunTag, Series
 SORTS = {
     "created_at": Run.created_at,
     "updated_at": Run.updated_at,
-    "name": Run.name,
+    "name": func.lower(Run.name),  # the same case-insensitive order on every backend
     "status": Run.status,
     "num_points": Run.num_points,
 }
