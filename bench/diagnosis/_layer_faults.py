@@ -120,18 +120,19 @@ def symmetric_init():
 
 
 def exploding_gradients():
-    """A data bug: from some step on, every 7th batch arrives unnormalised (x1000)."""
+    """A data bug: from some step on, every 7th batch arrives unnormalised (x1000). ReLU nets
+    only: saturating tanh/sigmoid layers clamp the resulting gradients."""
     may = _may(*HIGH_LR_EFFECTS, "not_learning", "overfitting", "loss_at_init",
                but=("exploding_gradients",))
     kw = dict(family="exploding", must=("exploding_gradients",), may=may)
     return [
         Spec("explode-corrupt-mlp", seed=0, steps=700, corrupt_from=200, onset=200, **kw),
-        Spec("explode-corrupt-tanh", seed=1, steps=700, corrupt_from=200, opt="sgd", lr=0.03,
-             momentum=0.9, onset=200, **TANH, **kw),
+        Spec("explode-corrupt-wide", seed=1, steps=700, corrupt_from=200,
+             model_kw=dict(width=256), opt="sgd", lr=0.03, momentum=0.9, onset=200, **kw),
         Spec("explode-corrupt-cnn", seed=2, model="cnn", steps=600, corrupt_from=250,
              onset=250, **kw),
-        Spec("explode-corrupt-cancer", seed=3, data="cancer", steps=400, corrupt_from=150,
-             eval_every=10, onset=150, **kw),
+        Spec("explode-corrupt-deep", seed=3, steps=600, corrupt_from=150,
+             model_kw=dict(depth=4), onset=150, **kw),
         Spec("explode-corrupt-moons", seed=4, data="moons", steps=700, corrupt_from=300,
              onset=300, **kw),
         Spec("explode-corrupt-hard", seed=5, data="hard", steps=700, corrupt_from=250,

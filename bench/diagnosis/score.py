@@ -5,8 +5,11 @@
 Every trace is replayed as it grew: the rules run on prefixes of the run (every 5% of its
 steps by default). A kind counts as detected on a run if any prefix reports it (any
 severity); its detection step is the end of the first such prefix. Precision and recall
-per kind use labels.json (`must` kinds are positives; `may` kinds are ignored on that run);
-a healthy run is clean when no prefix reports a warning or a critical finding.
+per kind use labels.json: `must` kinds are positives (`pos`); on runs where a kind is
+neither must nor may (`neg`: the healthy runs and unrelated faults) any detection is a
+false positive; `may` kinds are ignored on that run. Delay: detection step minus the
+labelled onset (runs with a known onset only), in steps and as a share of the run. A
+healthy run is clean when no prefix reports a warning or a critical finding.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     labels = tracefile.labels(args.traces)
     t0 = time.perf_counter()
     tp, fp, fn = defaultdict(list), defaultdict(list), defaultdict(list)
+    negatives = defaultdict(int)  # runs on which the kind is neither a must nor a may
     delays, fdelays = defaultdict(list), defaultdict(list)
     healthy, clean, noisy = 0, 0, []
     for name, lab in sorted(labels.items()):
@@ -66,8 +70,10 @@ def main(argv: list[str] | None = None) -> None:
                 if kind in first and lab["onset"] is not None:
                     delays[kind].append(first[kind] - lab["onset"])
                     fdelays[kind].append((first[kind] - lab["onset"]) / max(1, s1 - s0))
-            elif kind in first and kind not in may:
-                fp[kind].append(name)
+            elif kind not in may:
+                negatives[kind] += 1
+                if kind in first:
+                    fp[kind].append(name)
         if lab["healthy"]:
             healthy += 1
             clean += not loud
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(labels)} runs ({healthy} healthy), prefixes every {args.step:.0%}, "
           f"total_steps hint {'hidden' if args.no_hint else 'given'}, "
           f"{time.perf_counter() - t0:.1f}s\n")
-    print(f"{'kind':24s} {'pos':>4s} {'TP':>4s} {'FP':>4s} {'FN':>4s} {'prec':>6s} "
+    print(f"{'kind':24s} {'pos':>4s} {'neg':>4s} {'TP':>4s} {'FP':>4s} {'FN':>4s} {'prec':>6s} "
           f"{'recall':>6s} {'delay':>7s} {'delay%':>7s}")
     for kind in RULES:
         a, b, c = len(tp[kind]), len(fp[kind]), len(fn[kind])
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
         rec = f"{a / (a + c):.2f}" if a + c else "-"
         d = f"{np.median(delays[kind]):.0f}" if delays[kind] else "-"
         df = f"{np.median(fdelays[kind]):.0%}" if fdelays[kind] else "-"
-        print(f"{kind:24s} {a + c:4d} {a:4d} {b:4d} {c:4d} {prec:>6s} {rec:>6s} {d:>7s} {df:>7s}")
+        print(f"{kind:24s} {a + c:4d} {negatives[kind]:4d} {a:4d} {b:4d} {c:4d} {prec:>6s} "
+              f"{rec:>6s} {d:>7s} {df:>7s}")
     print(f"\nhealthy runs with no warning/critical finding: {clean}/{healthy} "
           f"({clean / max(1, healthy):.0%})")
     if args.verbose:

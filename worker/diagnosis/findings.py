@@ -67,16 +67,25 @@ class Finding:
 
 
 def num(x: float | None, digits: int = 3) -> str:
-    """A number for a title: 3 significant digits, scientific notation when tiny or huge."""
-    if x is None or not math.isfinite(x):
-        return str(x)
+    """A number for a title: 3 significant digits, `1.2e-4` style when tiny or huge."""
+    if x is None:
+        return "None"
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
     if x == 0:
         return "0"
     if abs(x) >= 1e5 or abs(x) < 1e-3:
         mant, exp = f"{x:.{digits - 1}e}".split("e")
-        mant = mant.rstrip("0").rstrip(".")
+        if "." in mant:
+            mant = mant.rstrip("0").rstrip(".")
         return f"{mant}e{int(exp)}"
-    return f"{x:.{digits}g}"
+    text = f"{x:.{digits}g}"
+    if "e" in text:  # 12345 at 3 digits: 1.23e+04
+        mant, exp = text.split("e")
+        return f"{mant}e{int(exp)}"
+    return text
 
 
 def step(s: int | float) -> str:

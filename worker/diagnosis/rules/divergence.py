@@ -37,8 +37,7 @@ def rule(run: RunData) -> list[Finding]:
     best = float(before[ibest])
     start = max(c.start, float(med[0]))
     threshold = best + max(LOST_PROGRESS * (start - best), RISE_OVER_BEST * best)
-    low_recent = float(recent.min())
-    if low_recent <= threshold or best <= 0 and low_recent <= 0:
+    if start <= 0 or float(recent.min()) <= threshold:
         return []
     rising_since = int(c.b.step[ibest + 1 + int(np.argmax(med[ibest + 1:] > threshold))])
     now = float(np.median(recent))

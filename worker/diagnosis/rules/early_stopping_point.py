@@ -1,6 +1,9 @@
 """early_stopping_point: the best validation step is far behind the current step.
 
-Tip: seeds/003 (early stopping). Needs `val/loss`. Says which checkpoint to keep.
+Tip: seeds/003 (early stopping). Needs `val/loss`. Says which checkpoint to keep. Fires
+when the best evaluation lies a quarter of the run behind, the validation loss has risen
+steadily since (not one bump) and has given back a real share of its progress; this also
+covers runs that diverged (where training got worse too, so it is not overfitting).
 """
 
 from __future__ import annotations

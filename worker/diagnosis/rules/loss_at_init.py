@@ -1,7 +1,8 @@
-"""loss_at_init: the first losses are far from -log(1/n_classes) for cross-entropy.
+"""loss_at_init: the first loss is far from -log(1/n_classes) for cross-entropy.
 
 Tip: seeds/001 (verify the loss at init; initialise the last layer well, so the first
-loss is -log(1/n_classes) and there is no "hockey stick"). Needs `config["n_classes"]`;
+loss is -log(1/n_classes) and there is no "hockey stick"). Needs `config["n_classes"]` and
+a loss logged at step 0 or 1 (one batch at init is enough: the test is a factor of 1.5);
 silent when `config["loss"]` names a loss other than cross-entropy.
 """
 
@@ -26,7 +27,7 @@ CRITICAL_RATIO = 5.0  # critical beyond 5x
 
 
 def rule(run: RunData) -> list[Finding]:
-    """Compare the first losses with ln(n_classes)."""
+    """Compare the first loss with ln(n_classes)."""
     try:
         n = int(run.config.get("n_classes"))
     except (TypeError, ValueError):

@@ -46,15 +46,17 @@ def _grad_overflows(run: RunData) -> tuple[int, int, int, str] | None:
     return first
 
 
-def _input_note(run: RunData, before: int) -> str:
+def _with_input_note(run: RunData, before: int, advice: str) -> str:
+    """`advice`, after a note on the input batch when that was non-finite first."""
     for key in ("input/mean", "input/std"):
         s = run.get(key)
         if s is not None:
             bad = ~s.finite & (s.steps <= before)
             if bad.any():
-                return (f" The input batch itself was non-finite at step "
-                        f"{step(s.steps[np.argmax(bad)])}: check the data for NaN first.")
-    return ""
+                return (f"The input batch itself was non-finite at step "
+                        f"{step(s.steps[np.argmax(bad)])}: check the data for NaN first. "
+                        f"Then: {advice[0].lower()}{advice[1:]}")
+    return advice
 
 
 def rule(run: RunData) -> list[Finding]:
@@ -84,9 +86,9 @@ def rule(run: RunData) -> list[Finding]:
         if grad_hit is not None:
             evidence.update(first_gradient_step=grad_hit[0], gradient_key=grad_hit[3])
         return [Finding(KIND, "critical", at, last, None, title,
-                        advice + _input_note(run, at), evidence)]
+                        _with_input_note(run, at, advice), evidence)]
     at, count, points, key = grad_hit
     title = f"Gradient norm `{key}` became non-finite at step {step(at)} ({count:,} points)"
     evidence = {"first_step": at, "nonfinite_points": count, "points": points, "key": key}
-    return [Finding(KIND, "warning", at, last, None, title, advice + _input_note(run, at),
+    return [Finding(KIND, "warning", at, last, None, title, _with_input_note(run, at, advice),
                     evidence)]
