@@ -126,12 +126,15 @@ def losslens_server(
     broker_url: str = "",
     port: int | None = None,
     interval: float = 0.5,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
+    """``losslens serve`` on a free port, its output in ``tmp/server-<port>.log``."""
     port = port or free_port()
     env = {
         "LOSSLENS_BROKER_URL": broker_url,
         "LOSSLENS_DIAGNOSE_INTERVAL": str(interval),
         "LOSSLENS_LOG_LEVEL": "info",
+        **(env or {}),
     }
     proc = _spawn(
         ["serve", "--port", str(port), "--database-url", database_url],

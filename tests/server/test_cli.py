@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 
 import pytest
 
 from server.cli import _redact
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.e2e.procs import get_json, losslens_server
 
 
 def _losslens(*args, env=None, **kw):
@@ -47,33 +40,8 @@ def test_bad_database_url_fails_fast_with_a_message(tmp_path):
 
 @pytest.mark.slow
 def test_serve_migrates_binds_localhost_and_answers(tmp_path):
-    port = _free_port()
-    db = tmp_path / "served.db"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            f"sqlite:///{db}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
-                    assert json.load(r) == {"status": "ok"}
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not come up")
+    with losslens_server(f"sqlite:///{tmp_path / 'served.db'}", tmp_path) as base:
+        assert get_json(base + "/healthz") == {"status": "ok"}
         run_id = str(uuid.uuid4())
         req = urllib.request.Request(
             f"{base}/api/v1/runs/{run_id}",
@@ -83,15 +51,13 @@ def test_serve_migrates_binds_localhost_and_answers(tmp_path):
         )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 201
+        port = base.rsplit(":", 1)[1]
         listening = subprocess.run(
             ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True
         ).stdout
         if listening:  # ss may be missing on a bare machine
             local_addresses = [line.split()[3] for line in listening.splitlines()]
             assert local_addresses == [f"127.0.0.1:{port}"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_passwords_are_not_printed():
@@ -131,34 +97,10 @@ def test_keys_create_list_revoke(tmp_path):
 
 @pytest.mark.slow
 def test_structured_json_logs(tmp_path):
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--database-url",
-                f"sqlite:///{tmp_path}/j.db",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "LOSSLENS_LOG_FORMAT": "json"},
-        )
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    env = {"LOSSLENS_LOG_FORMAT": "json"}
+    with losslens_server(f"sqlite:///{tmp_path}/j.db", tmp_path, env=env) as base:
+        get_json(base + "/healthz")
+        log = tmp_path / f"server-{base.rsplit(':', 1)[1]}.log"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(r["logger"] == "uvicorn.access" and "/healthz" in r["message"] for r in records)
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
