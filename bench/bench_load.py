@@ -120,6 +120,7 @@ def main() -> None:
             "LOSSLENS_BROKER_URL": broker,
             "LOSSLENS_LOG_LEVEL": "warning",
         }
+        server_log = open(tmp / "server.log", "wb")  # noqa: SIM115
         procs = [
             subprocess.Popen(
                 [
@@ -134,8 +135,8 @@ def main() -> None:
                 ],
                 env=env,
                 cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
             ),
             subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "worker"],
@@ -219,6 +220,15 @@ def main() -> None:
                 p.terminate()
                 p.wait(30)
             redis.terminate()
+            server_log.close()
+            errors = [
+                line
+                for line in (tmp / "server.log").read_text().splitlines()
+                if "rror" in line and "INFO" not in line
+            ]
+            print(f"server log: {len(errors)} error lines")
+            for line in sorted(set(errors))[:8]:
+                print("  " + line[:240])
 
 
 if __name__ == "__main__":
