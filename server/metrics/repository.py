@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,17 +31,57 @@ def claim_batch(session: Session, run_id: str, batch_id: str, num_points: int) -
     return session.execute(stmt).first() is not None
 
 
-def lock_series(session: Session, run_id: str, keys: Sequence[str]) -> dict[str, Series]:
-    """Get (creating where missing) the series rows of ``keys``, locked for this transaction."""
+@dataclass
+class Summary:
+    """A series' running summaries, read and written with plain SQL (no ORM unit of work:
+    ingest writes them back in one statement)."""
+
+    id: int
+    key: str
+    count: int
+    first_step: int | None
+    last_step: int | None
+    last_value: float | None
+    min: float | None
+    max: float | None
+    nan_count: int
+    inf_count: int
+
+
+_SUMMARY_COLUMNS = [c.name for c in fields(Summary)]
+
+
+def lock_series(session: Session, run_id: str, keys: Sequence[str]) -> dict[str, Summary]:
+    """Get (creating where missing) the summaries of ``keys``, locked for this transaction."""
     ordered = sorted(set(keys))  # one lock order for every writer: no deadlock
     if not ordered:
         return {}
-    stmt = _insert(session, Series).on_conflict_do_nothing()
-    session.execute(stmt, [{"run_id": run_id, "key": k, "count": 0} for k in ordered])
-    query = select(Series).where(Series.run_id == run_id, Series.key.in_(ordered))
+    table = Series.__table__
+    stmt = _insert(session, table).on_conflict_do_nothing()
+    session.execute(
+        stmt,
+        [{"run_id": run_id, "key": k, "count": 0, "nan_count": 0, "inf_count": 0} for k in ordered],
+    )
+    query = select(*(table.c[name] for name in _SUMMARY_COLUMNS)).where(
+        table.c.run_id == run_id, table.c.key.in_(ordered)
+    )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.order_by(Series.key).with_for_update()
-    return {s.key: s for s in session.scalars(query)}
+        query = query.order_by(table.c.key).with_for_update()
+    return {row.key: Summary(*row) for row in session.execute(query)}
+
+
+def save_summaries(session: Session, summaries: Sequence[Summary]) -> None:
+    """Write summaries back, all in one executemany."""
+    if not summaries:
+        return
+    table = Series.__table__
+    columns = [c for c in _SUMMARY_COLUMNS if c not in ("id", "key")]
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({c: bindparam(c) for c in columns})
+    )
+    session.execute(stmt, [{"_id": s.id, **{c: getattr(s, c) for c in columns}} for s in summaries])
 
 
 def all_series(session: Session, run_id: str) -> list[Series]:

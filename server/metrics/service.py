@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 
-from ..runs.service import revive_if_crashed
-from ..storage.models import Run, Series, utcnow
+from ..storage.models import Run, utcnow
 from . import repository
 from .body import Batch
 from .downsample import downsample
@@ -39,7 +38,9 @@ def ingest(session: Session, run: Run, batch: Batch) -> IngestResult:
         new_total += _update_summary(session, s, pts)
         rows.append(repository.chunk_row(s.id, pts))
     repository.insert_chunks(session, rows)
+    repository.save_summaries(session, list(series.values()))
     now = utcnow()
+    crashed = Run.status == "crashed"  # a crashed run that sends again was only silent
     session.execute(
         update(Run)
         .where(Run.id == run.id)
@@ -48,13 +49,15 @@ def ingest(session: Session, run: Run, batch: Batch) -> IngestResult:
             dropped_points=Run.dropped_points + batch.dropped,
             heartbeat_at=now,
             updated_at=now,
+            status=case((crashed, "running"), else_=Run.status),
+            finished_at=case((crashed, None), else_=Run.finished_at),
         )
+        .execution_options(synchronize_session=False)
     )
-    revive_if_crashed(session, run.id)
     return IngestResult(accepted, new_total, False)
 
 
-def _update_summary(session: Session, s: Series, pts: Points) -> int:
+def _update_summary(session: Session, s: repository.Summary, pts: Points) -> int:
     """Fold a batch into the series' running summaries; returns how many steps are new.
 
     Steps beyond the last stored one are new without looking (the usual append-only case);
