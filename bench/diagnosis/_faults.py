@@ -192,8 +192,9 @@ def not_learning():
 
 
 def loss_at_init():
-    """The output layer's weights x25 or its bias spread over [-8, 8]. An output far off at
-    init saturates softmax and starves upstream layers for a while."""
+    """The output layer scaled so the initial logits have std 10, or its bias spread over
+    [-8, 8]. An output far off at init saturates softmax and starves upstream layers for a
+    while."""
     kw = dict(family="lossinit", must=("loss_at_init",),
               may=("vanishing_gradients", "saturated_activations"), onset=0)
     return [

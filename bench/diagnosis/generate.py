@@ -1,13 +1,16 @@
 """Generate the labelled diagnosis benchmark: real small PyTorch runs, faulty and healthy.
 
-    .venv/bin/python bench/diagnosis/generate.py            # all runs (about 3-5 minutes)
+    .venv/bin/python bench/diagnosis/generate.py                    # draw 0 -> traces/d0
+    .venv/bin/python bench/diagnosis/generate.py --seed-offset 200  # -> traces/d200
     .venv/bin/python bench/diagnosis/generate.py --only low- --dry
-    .venv/bin/python bench/diagnosis/generate.py --seed-offset 100 --out /tmp/holdout
+    .venv/bin/python bench/diagnosis/generate.py --seed-offset 400 --relabel  # labels only
 
-Each run is saved as traces/<name>.npz (signals under the keys of docs/signals.md) and
-described in traces/labels.json: the kinds that must fire (`must`), the kinds its fault
-may also legitimately cause (`may`: neither rewarded nor penalised), and the onset step
-where known. Healthy runs have must = may = [].
+Each run is saved as traces/d<offset>/<name>.npz (signals under the keys of
+docs/signals.md) and described in labels.json there: the kinds that must fire (`must`),
+the kinds its fault may also legitimately cause (`may`: neither rewarded nor penalised),
+and the onset step where known. The recipe's labels are then checked against what the
+run shows by the written criteria of criteria.py (the same on every run); every change
+is printed and kept in the label's `relabelled`. Healthy runs start with must = may = [].
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _train  # noqa: E402
+import criteria  # noqa: E402
 import tracefile  # noqa: E402
 from _faults import CURVE_FAULTS  # noqa: E402
 from _layer_faults import LAYER_FAULTS  # noqa: E402
 from _train import Spec  # noqa: E402
+
+from worker.diagnosis import RunData, SeriesData  # noqa: E402
 
 
 def cosine(total: int, s: int) -> float:
@@ -108,10 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dry", action="store_true", help="train, but write nothing")
     p.add_argument("--seed-offset", type=int, default=0,
                    help="add this to every seed (a fresh draw of the same benchmark)")
-    p.add_argument("--out", type=Path, default=tracefile.TRACES, help="output folder")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default traces/d<seed offset>)")
+    p.add_argument("--relabel", action="store_true",
+                   help="train nothing: re-apply the recipe labels and criteria to the traces")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    out = args.out
+    out = args.out or tracefile.draw_dir(args.seed_offset)
     out.mkdir(parents=True, exist_ok=True)
     # --only updates its runs in the existing labels; a full run rewrites them all.
     labels_path = out / tracefile.LABELS.name
@@ -119,20 +128,36 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     specs = [replace(s, seed=s.seed + args.seed_offset) for s in all_specs()
              if args.only in s.name]
+    relabelled = []
     for spec in specs:
         t = time.perf_counter()
-        series, config = _train.run(spec)
+        if args.relabel:
+            run = tracefile.load_run(spec.name, out)
+            series = {k: (s.steps, s.values) for k, s in run.series.items()}
+        else:
+            series, config = _train.run(spec)
+            run = None
         onset = spec.onset
         if callable(onset):
             onset = onset(series)
-        labels[spec.name] = {"family": spec.family, "must": sorted(spec.must),
-                             "may": sorted(spec.may), "onset": onset, "steps": spec.steps,
-                             "healthy": not spec.must}
-        if not args.dry:
+        lab = {"family": spec.family, "must": sorted(spec.must), "may": sorted(spec.may),
+               "onset": onset, "steps": spec.steps}
+        if not args.relabel and not args.dry:
             tracefile.save(out / f"{spec.name}.npz", series, config)
+        if run is None:
+            run = RunData({k: SeriesData(*sv) for k, sv in series.items()}, config)
+        changes = criteria.apply(lab, run)
+        labels[spec.name] = lab
+        if changes:
+            relabelled.append(f"{spec.name}: {' '.join(changes)}")
         loss = series["loss"][1]
         print(f"{spec.name:44s} {time.perf_counter() - t:5.1f}s  loss {loss[0]:.3g} -> "
-              f"{np.nanmedian(loss[-max(1, loss.size // 20):]):.3g}", flush=True)
+              f"{np.nanmedian(loss[-max(1, loss.size // 20):]):.3g}  {' '.join(changes)}",
+              flush=True)
+    print(f"relabelled by the criteria (+ now must, ~ gray: may, - fault did not show: may): "
+          f"{len(relabelled)}")
+    for line in relabelled:
+        print(f"  {line}")
     if not args.dry:
         known = {s.name for s in all_specs()}
         labels = {k: v for k, v in labels.items() if k in known}

@@ -1,6 +1,11 @@
 """Score the diagnosis rules on the labelled benchmark traces.
 
-    .venv/bin/python bench/diagnosis/score.py [--verbose] [--no-hint] [--step 0.05] [--traces DIR]
+    .venv/bin/python bench/diagnosis/score.py [--verbose] [--no-hint] [--step 0.05]
+        [--split tuning|held-out|all] [--traces DIR]
+
+Two tables by default: the TUNING draws (traces/d0, d200: the thresholds were chosen on
+them, an in-sample figure) and the HELD-OUT draw (traces/d400: never tuned on, the figure
+that counts); see tracefile.DRAWS.
 
 Every trace is replayed as it grew: the rules run on prefixes of the run (every 5% of its
 steps by default). A kind counts as detected on a run if any prefix reports it (any
@@ -9,7 +14,8 @@ per kind use labels.json: `must` kinds are positives (`pos`); on runs where a ki
 neither must nor may (`neg`: the healthy runs and unrelated faults) any detection is a
 false positive; `may` kinds are ignored on that run. Delay: detection step minus the
 labelled onset (runs with a known onset only), in steps and as a share of the run. A
-healthy run is clean when no prefix reports a warning or a critical finding.
+healthy run is clean when no prefix reports a warning or a critical finding (of a kind
+that is not `may` on it: a gray-zone label of criteria.py).
 """
 
 from __future__ import annotations
@@ -44,42 +50,42 @@ def replay(run: RunData, frac_step: float) -> tuple[dict[str, int], set[str], in
     return first, loud, first_step, last_step
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--verbose", action="store_true", help="list misses and false alarms")
-    p.add_argument("--no-hint", action="store_true", help="hide total_steps from the rules")
-    p.add_argument("--step", type=float, default=0.05, help="prefix step, as a run fraction")
-    p.add_argument("--traces", type=Path, default=tracefile.TRACES, help="traces folder")
-    args = p.parse_args(argv)
-    labels = tracefile.labels(args.traces)
+def score(folders: list[Path], args: argparse.Namespace) -> None:
+    """Replay every run of `folders` and print one table over all of them."""
     t0 = time.perf_counter()
     tp, fp, fn = defaultdict(list), defaultdict(list), defaultdict(list)
     negatives = defaultdict(int)  # runs on which the kind is neither a must nor a may
     delays, fdelays = defaultdict(list), defaultdict(list)
-    healthy, clean, noisy = 0, 0, []
-    for name, lab in sorted(labels.items()):
-        run = tracefile.load_run(name, args.traces)
-        if args.no_hint:
-            config = {k: v for k, v in run.config.items() if k != "total_steps"}
-            run = RunData(run.series, config, None)
-        first, loud, s0, s1 = replay(run, args.step)
-        must, may = set(lab["must"]), set(lab["may"])
-        for kind in RULES:
-            if kind in must:
-                (tp if kind in first else fn)[kind].append(name)
-                if kind in first and lab["onset"] is not None:
-                    delays[kind].append(first[kind] - lab["onset"])
-                    fdelays[kind].append((first[kind] - lab["onset"]) / max(1, s1 - s0))
-            elif kind not in may:
-                negatives[kind] += 1
-                if kind in first:
-                    fp[kind].append(name)
-        if lab["healthy"]:
-            healthy += 1
-            clean += not loud
-            if loud:
-                noisy.append(f"{name}: {', '.join(sorted(loud))}")
-    print(f"{len(labels)} runs ({healthy} healthy), prefixes every {args.step:.0%}, "
+    healthy, clean, noisy, n_runs = 0, 0, [], 0
+    for folder in folders:
+        tag = folder.name
+        for name, lab in sorted(tracefile.labels(folder).items()):
+            n_runs += 1
+            run = tracefile.load_run(name, folder)
+            if args.no_hint:
+                config = {k: v for k, v in run.config.items() if k != "total_steps"}
+                run = RunData(run.series, config, None)
+            first, loud, s0, s1 = replay(run, args.step)
+            must, may = set(lab["must"]), set(lab["may"])
+            where = f"{tag}/{name}"
+            for kind in RULES:
+                if kind in must:
+                    (tp if kind in first else fn)[kind].append(where)
+                    if kind in first and lab["onset"] is not None:
+                        delays[kind].append(first[kind] - lab["onset"])
+                        fdelays[kind].append((first[kind] - lab["onset"]) / max(1, s1 - s0))
+                elif kind not in may:
+                    negatives[kind] += 1
+                    if kind in first:
+                        fp[kind].append(where)
+            if lab["healthy"]:
+                healthy += 1
+                loud -= may  # a gray-zone kind (see criteria.py) is not counted either way
+                clean += not loud
+                if loud:
+                    noisy.append(f"{where}: {', '.join(sorted(loud))}")
+    print(f"{n_runs} runs ({healthy} healthy) in {', '.join(f.name for f in folders)}, "
+          f"prefixes every {args.step:.0%}, "
           f"total_steps hint {'hidden' if args.no_hint else 'given'}, "
           f"{time.perf_counter() - t0:.1f}s\n")
     print(f"{'kind':24s} {'pos':>4s} {'neg':>4s} {'TP':>4s} {'FP':>4s} {'FN':>4s} {'prec':>6s} "
@@ -102,6 +108,32 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  false {kind:22s} {name}")
         for line in noisy:
             print(f"  noisy healthy {line}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--verbose", action="store_true", help="list misses and false alarms")
+    p.add_argument("--no-hint", action="store_true", help="hide total_steps from the rules")
+    p.add_argument("--step", type=float, default=0.05, help="prefix step, as a run fraction")
+    p.add_argument("--split", choices=(*tracefile.SPLITS, "all"), default="all",
+                   help="score the tuning draws, the held-out draws, or both (two tables)")
+    p.add_argument("--traces", type=Path, default=None,
+                   help="score one folder of traces (with its labels.json) instead")
+    args = p.parse_args(argv)
+    if args.traces is not None:
+        score([args.traces], args)
+        return
+    splits = tracefile.SPLITS if args.split == "all" else (args.split,)
+    for i, split in enumerate(splits):
+        folders = [folder for _, folder in tracefile.draws(split)]
+        if not folders:
+            continue
+        if i:
+            print()
+        note = ("the thresholds were tuned on these draws: in-sample"
+                if split == "tuning" else "never tuned on: THE TABLE THAT COUNTS")
+        print(f"=== {split.upper()} ({note}) ===")
+        score(folders, args)
 
 
 if __name__ == "__main__":

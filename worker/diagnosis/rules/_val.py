@@ -55,6 +55,16 @@ class Val:
         return float(np.mean(np.sign(y[j] - y[i])))
 
     @property
+    def noise(self) -> float:
+        """Evaluation noise since the best evaluation, relative to the best: the robust std
+        of each evaluation around the running median of 3 (a trend, steady or bending, does
+        not count as noise; bumps do). 0.0 with fewer than 3 evaluations there."""
+        r = (self.raw - self.smooth)[self.best_i:]
+        if r.size < 3 or self.best <= 0:
+            return 0.0
+        return 1.4826 * float(np.median(np.abs(r - np.median(r)))) / self.best
+
+    @property
     def undone(self) -> float:
         """Share of the progress from the first evaluation to the best that is lost now."""
         gained = self.first - self.best

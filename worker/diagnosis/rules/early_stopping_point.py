@@ -1,9 +1,10 @@
 """early_stopping_point: the best validation step is far behind the current step.
 
 Tip: seeds/003 (early stopping). Needs `val/loss`. Says which checkpoint to keep. Fires
-when the best evaluation lies a quarter of the run behind, the validation loss has risen
-steadily since (not one bump) and has given back a real share of its progress; this also
-covers runs that diverged (where training got worse too, so it is not overfitting).
+when the best evaluation lies a few evaluations behind and the validation loss has stayed
+well above it since (the last three evaluations, by more than its own evaluation noise
+allows, not one bump); this also covers runs that diverged (where training got worse
+too, so it is not overfitting).
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from worker.diagnosis.rules._val import val_curve
 from worker.diagnosis.series import RunData
 
 KIND = "early_stopping_point"
-MIN_BEHIND_FRAC = 0.25  # the best evaluation lies >= 25% of the run behind
-MIN_EVALS_AFTER = 3  # and >= 3 evaluations behind
-MIN_WORSE = 0.1  # validation loss >= 10% above the best over the last 3 evaluations...
-MIN_UNDONE = 0.05  # ...undoing >= 5% of the progress from the first evaluation...
-MIN_RISING = 0.6  # ...and rising since the best (Kendall's tau), not one bump
+MIN_EVALS_AFTER = 3  # the best evaluation lies >= 3 evaluations behind
+MIN_WORSE = 0.15  # validation loss >= 15% above the best over the last 3 evaluations...
+MIN_WORSE_NOISE = 4.0  # ...and >= 4x its evaluation noise since the best (self-normalised)
 MIN_IMPROVEMENT = 0.05  # the best improved on the first evaluation by >= 5%
 WARN_WORSE = 0.2  # warning (not info) when >= 20% above the best
 
@@ -29,9 +28,9 @@ def rule(run: RunData) -> list[Finding]:
         return []
     behind = int(v.steps[-1]) - v.best_step
     worse = (v.now - v.best) / v.best
-    if not (behind >= MIN_BEHIND_FRAC * v.span and len(v.steps) - 1 - v.best_i >= MIN_EVALS_AFTER
-            and worse >= MIN_WORSE and v.worse_recently >= MIN_WORSE and v.undone >= MIN_UNDONE
-            and v.rising >= MIN_RISING
+    if not (len(v.steps) - 1 - v.best_i >= MIN_EVALS_AFTER
+            and worse >= MIN_WORSE and v.worse_recently >= MIN_WORSE
+            and v.worse_recently >= MIN_WORSE_NOISE * v.noise
             and v.best <= (1 - MIN_IMPROVEMENT) * v.first):
         return []
     severity = "warning" if worse >= WARN_WORSE else "info"
@@ -40,5 +39,5 @@ def rule(run: RunData) -> list[Finding]:
     rec = (f"Keep the checkpoint of step {step(v.best_step)}; stop training here or use early "
            f"stopping on the validation loss.")
     evidence = {"best_val": v.best, "best_step": v.best_step, "val_now": v.now,
-                "steps_behind": behind, "worse": worse, "undone": v.undone}
+                "steps_behind": behind, "worse": worse, "undone": v.undone, "noise": v.noise}
     return [Finding(KIND, severity, v.best_step, int(v.steps[-1]), None, title, rec, evidence)]

@@ -2,8 +2,9 @@
 
 Tips: seeds/002 and seeds/003 (a growing gap between the training and validation curves
 means overfitting). Needs `val/loss` and `loss`. Since the best validation step, the
-validation loss must have risen (for the last three evaluations, not in one bump) while
-the training loss fell several-fold: the net memorises its training set.
+validation loss must have risen (for the last three evaluations, not in one bump), by
+more than its own evaluation-to-evaluation noise allows, while the training loss kept
+falling and the gap between the two grew: the net memorises its training set.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from worker.diagnosis.rules._val import val_curve
 from worker.diagnosis.series import RunData
 
 KIND = "overfitting"
-MIN_EVALS_AFTER = 4  # evaluations after the best one
-MIN_RISE = 0.1  # validation loss now >= 10% above its best...
-MIN_UNDONE = 0.05  # ...which undoes >= 5% of its progress from the first evaluation (a tiny
-#                    best loss that grows by half late in training is mild overconfidence)
-MIN_RISING = 0.6  # and it rises steadily (Kendall's tau since the best), not in bumps
+MIN_EVALS_AFTER = 3  # evaluations after the best one
+MIN_RISE = 0.15  # validation loss >= 15% above its best, now and for the last 3 evaluations...
+MIN_RISE_NOISE = 4.0  # ...and >= 4x its evaluation-to-evaluation noise (self-normalised)
 MIN_GAP_GROWTH = 0.1  # the val-train gap grew by >= 10% of the best validation loss
-MIN_TRAIN_FALL = 5.0  # and the training loss fell >= 5x since the best validation step
+MIN_TRAIN_FALL = 1.5  # and the training loss fell >= 1.5x since the best validation step
 
 
 def measure(run: RunData) -> dict | None:
@@ -41,7 +40,7 @@ def measure(run: RunData) -> dict | None:
         return None
     return {"best_val": v.best, "best_step": v.best_step, "val_now": v.now,
             "rise": (v.now - v.best) / v.best, "sustained": v.worse_recently,
-            "rising": v.rising, "undone": v.undone,
+            "noise": v.noise, "undone": v.undone,
             "train_at_best": train_best, "train_now": train_now,
             "gap_growth": ((v.now - train_now) - (v.best - train_best)) / v.best,
             "last_step": int(v.steps[-1])}
@@ -51,7 +50,7 @@ def rule(run: RunData) -> list[Finding]:
     """Fire when validation rises, training does not, and the gap widens."""
     m = measure(run)
     if m is None or not (m["rise"] >= MIN_RISE and m["sustained"] >= MIN_RISE
-                         and m["undone"] >= MIN_UNDONE and m["rising"] >= MIN_RISING
+                         and m["sustained"] >= MIN_RISE_NOISE * m["noise"]
                          and m["train_now"] * MIN_TRAIN_FALL <= m["train_at_best"]
                          and m["gap_growth"] >= MIN_GAP_GROWTH):
         return []
