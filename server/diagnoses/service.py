@@ -28,10 +28,10 @@ def diagnose_and_store(maker: sessionmaker[Session], run_id: str) -> list[Findin
         if run is None:  # deleted since it was queued
             return []
         config = dict(run.config or {})
-        series = {}
-        for s in points_repo.all_series(session, run_id):
-            pts = points_repo.read_points(session, s.id)
-            series[s.key] = SeriesData(steps=pts.steps, values=pts.values)
+        series = {
+            key: SeriesData(steps=pts.steps, values=pts.values)
+            for key, pts in points_repo.read_run_points(session, run_id).items()
+        }
     # The rules are pure CPU work: no transaction is held while they run.
     errors: list = []
     findings = diagnose(RunData(series=series, config=config), errors=errors)

@@ -163,6 +163,22 @@ def read_points(
     return pts
 
 
+def read_run_points(session: Session, run_id: str) -> dict[str, Points]:
+    """Every point of every series of a run, in one query (for the diagnosis)."""
+    query = (
+        select(Series.key, Chunk.steps, Chunk.values)
+        .join(Chunk, Chunk.series_id == Series.id)
+        .where(Series.run_id == run_id)
+        .order_by(Series.key, Chunk.id)
+    )
+    parts: dict[str, list[Points]] = {}
+    for key, steps, values in session.execute(query):
+        parts.setdefault(key, []).append(
+            Points(codec.decode_steps(steps), codec.decode_values(values), None)
+        )
+    return {key: merge_newest_wins(p) for key, p in parts.items()}
+
+
 def compact_series(session: Session, series_id: int, target_points: int) -> int:
     """Merge runs of consecutive small chunks into chunks of up to ``target_points``.
 
@@ -209,13 +225,21 @@ def compact_series(session: Session, series_id: int, target_points: int) -> int:
     return removed
 
 
+# A live series with this many small chunks is compacted even before they make a full chunk:
+# reading (and diagnosing) a run costs per chunk, and merging a few small ones is cheap.
+MAX_SMALL_CHUNKS = 16
+
+
 def series_ids_to_compact(session: Session, run_id: str, target_points: int) -> list[int]:
-    """Series of a run whose small chunks add up to a full chunk, so merging them pays."""
+    """Series of a run whose small chunks add up to a full chunk, or have grown numerous."""
     query = (
         select(Chunk.series_id)
         .join(Series, Series.id == Chunk.series_id)
         .where(Series.run_id == run_id, Chunk.count < target_points)
         .group_by(Chunk.series_id)
-        .having(func.count() > 1, func.sum(Chunk.count) >= target_points)
+        .having(
+            func.count() > 1,
+            (func.sum(Chunk.count) >= target_points) | (func.count() >= MAX_SMALL_CHUNKS),
+        )
     )
     return list(session.scalars(query))

@@ -148,3 +148,25 @@ def test_a_live_run_is_compacted_only_once_a_full_chunk_is_ready(sessions):
         assert service.compact_run(s, RUN_ID, 1000, everything=False) == 9
         assert s.scalar(select(func.count()).select_from(Chunk)) == 1
     assert _read(sessions, "loss").steps.tolist() == list(range(1000))
+
+
+def test_many_small_chunks_of_a_live_run_are_merged_early(sessions):
+    for i in range(20):
+        _ingest(sessions, _batch(f"b{i}", "loss", range(i * 5, i * 5 + 5), range(5)))
+    with sessions.begin() as s:
+        assert service.compact_run(s, RUN_ID, 10_000, everything=False) == 19
+    assert _read(sessions, "loss").steps.tolist() == list(range(100))
+
+
+def test_reading_a_whole_run_matches_reading_each_series(sessions):
+    from server.metrics.repository import read_run_points
+
+    for i in range(3):
+        _ingest(sessions, _batch(f"a{i}", "loss", range(i, i + 10), np.arange(10.0) + i))
+        _ingest(sessions, _batch(f"b{i}", "acc", range(i * 2, i * 2 + 4), [0.1, 0.2, 0.3, 0.4]))
+    with sessions.begin() as s:
+        whole = read_run_points(s, RUN_ID)
+    for key in ("loss", "acc"):
+        one = _read(sessions, key)
+        assert whole[key].steps.tolist() == one.steps.tolist()
+        assert whole[key].values.tolist() == one.values.tolist()
