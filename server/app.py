@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -94,6 +95,30 @@ def _document_errors(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=<ms>`` to every answer: the time spent in the server,
+    which a client can tell apart from its own queueing (the load benchmark reads it)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+
+        async def timed_send(message):
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - start) * 1e3
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"server-timing", f"app;dur={ms:.1f}".encode()),
+                ]
+            await send(message)
+
+        return await self.app(scope, receive, timed_send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the engine is created in the lifespan and disposed after it."""
     settings = settings or Settings()
@@ -158,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers=None if ok else {"Retry-After": "5"},
         )
 
+    app.add_middleware(ServerTiming)
     _document_errors(app)
     app.include_router(runs_router)
     app.include_router(metrics_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..storage.models import Diagnosis, Project, Run, RunTag, Series
 
@@ -50,7 +50,12 @@ def list_runs(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     column = SORTS[sort.lstrip("-")]
     order = column.desc() if sort.startswith("-") else column.asc()
-    runs = session.scalars(query.order_by(order, Run.id).limit(limit).offset(offset)).all()
+    runs = session.scalars(
+        query.order_by(order, Run.id)
+        .limit(limit)
+        .offset(offset)
+        .options(joinedload(Run.project), selectinload(Run.tag_rows))
+    ).all()
     return list(runs), total
 
 

@@ -58,9 +58,10 @@ class Run(Base):
     dropped_points: Mapped[int] = mapped_column(BigInteger, default=0)
     num_points: Mapped[int] = mapped_column(BigInteger, default=0)
 
-    project: Mapped[Project] = relationship(lazy="joined")
+    # Loaded when used (ingest never needs them); lists load them in bulk (runs.repository).
+    project: Mapped[Project] = relationship()
     tag_rows: Mapped[list[RunTag]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="RunTag.position"
+        cascade="all, delete-orphan", order_by="RunTag.position"
     )
 
     @property
