@@ -157,6 +157,8 @@ def _demo(url: str | None, extra: list[str]) -> int:
     env = dict(os.environ)
     if url:
         env["LOSSLENS_URL"] = url
+    if "--name" not in extra:
+        extra = [*extra, "--name", "demo-mlp-digits"]
     return subprocess.call([sys.executable, str(DEMO_SCRIPT), *extra], env=env)
 
 
