@@ -215,8 +215,9 @@ def main() -> None:
                 "(includes the training processes' own queueing for their 2 shared cores)"
             )
             print(
-                f"ingest time in the server (Server-Timing): p50 "
-                f"{_pct(server_times, 0.5) * 1e3:.1f} ms, p99 {_pct(server_times, 0.99) * 1e3:.1f} ms"
+                f"ingest time in the server (Server-Timing): "
+                f"p50 {_pct(server_times, 0.5) * 1e3:.1f} ms, "
+                f"p99 {_pct(server_times, 0.99) * 1e3:.1f} ms"
             )
             print(
                 f"points/s: {total / args.seconds:,.0f} logged, all {total:,} stored: "
