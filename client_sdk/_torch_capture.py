@@ -4,9 +4,10 @@ Nothing here is installed on steps that are not logged. For a logged forward the
 starts a :class:`ForwardCapture`, which, until the root module's forward returns:
 
 - hands every watched activation module's output to the sink: through forward hooks on
-  those modules, or, when functional calls are looked for or the first forward is probed,
-  through global module forward hooks (``torch.nn.modules.module``) that also keep a stack
-  of the modules being run;
+  those modules (``by_module``: the watcher registers :meth:`ForwardCapture.act_hook` on them
+  and keeps them, and the capture, while logged steps follow each other), or, when
+  functional calls are looked for or the first forward is probed, through global module
+  forward hooks (``torch.nn.modules.module``) that also keep a stack of the modules run;
 - enters a ``TorchFunctionMode`` that sees functional activations (``F.relu``, ``torch.tanh``,
   ``x.sigmoid()``, ... see ``FUNCTIONAL_SPECS``) called inside the watched model, outside of
   an activation module (so ``nn.ReLU`` is not counted twice). Such a call is named
@@ -66,12 +67,15 @@ class _ActivationMode(TorchFunctionMode):
 class ForwardCapture:
     """Hooks alive for one logged forward of the watched model (see the module docstring)."""
 
+    __slots__ = ("_names", "_acts", "_sink", "_probe", "_on_error", "_tid", "_stack",
+                 "_counts", "_handles", "_mode", "busy", "looks_for_functional",
+                 "functional_calls", "failed", "by_module", "active")
+
     def __init__(self, names: dict[int, str], acts: dict[int, tuple[str, Spec]],
-                 act_modules: list, sink: Sink, functional: bool, probe: Probe | None,
+                 sink: Sink, functional: bool, probe: Probe | None,
                  on_error: Callable) -> None:
         self._names = names
         self._acts = acts
-        self._act_modules = act_modules
         self._sink = sink
         self._probe = probe
         self._on_error = on_error
@@ -86,14 +90,21 @@ class ForwardCapture:
         self.looks_for_functional = functional
         self.functional_calls = 0
         self.failed = False
+        #: activation modules only: the caller puts :meth:`act_hook` on them (cheaper than
+        #: global hooks, which every module's call would go through) and may reuse this
+        #: capture for later forwards (:meth:`restart`)
+        self.by_module = not (functional or probe is not None)
+        self.active = True  # between start (or restart) and stop
+
+    def restart(self, sink: Sink) -> None:
+        """Capture another forward into ``sink`` (``by_module`` captures only)."""
+        self._sink = sink
+        self._tid = threading.get_ident()
+        self.failed = False
+        self.active = True
 
     def start(self) -> None:
-        if not (self.looks_for_functional or self._probe is not None):
-            # activation modules only: hooks on them alone, cheaper than global ones
-            for ref in self._act_modules:
-                module = ref()
-                if module is not None:
-                    self._handles.append(module.register_forward_hook(self._act_post))
+        if self.by_module:
             return
         self._handles.append(module_hooks.register_module_forward_pre_hook(self._pre))
         self._handles.append(module_hooks.register_module_forward_hook(self._post))
@@ -102,9 +113,11 @@ class ForwardCapture:
             self._mode.__enter__()
 
     def stop(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        self.active = False
+        if self._handles:
+            for h in self._handles:
+                h.remove()
+            self._handles.clear()
         if self._mode is not None:
             mode, self._mode = self._mode, None
             mode.__exit__(None, None, None)
@@ -137,12 +150,17 @@ class ForwardCapture:
         if act is not None and isinstance(output, Tensor):
             self._emit(act[0], act[1], output)
 
-    def _act_post(self, module: nn.Module, args, output) -> None:
-        if threading.get_ident() != self._tid:
-            return
-        act = self._acts.get(id(module))
-        if act is not None and isinstance(output, Tensor):
-            self._emit(act[0], act[1], output)
+    def act_hook(self, module: nn.Module, args, output) -> None:
+        """The forward hook on each activation module, in ``by_module`` mode (no function
+        mode runs then, so ``busy`` need not be set)."""
+        if self.active and isinstance(output, Tensor) and threading.get_ident() == self._tid:
+            act = self._acts.get(id(module))
+            if act is not None and output.is_floating_point() and output.numel():
+                try:
+                    self._sink(act[0], act[1], output)
+                except Exception as exc:  # noqa: BLE001 - never raise into training
+                    self.failed = True
+                    self._on_error(exc)
 
     # -- functional activations ------------------------------------------------------------
     def functional(self, fname: str, spec: Spec, out: Tensor) -> None:

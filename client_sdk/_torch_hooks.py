@@ -5,17 +5,28 @@ The keys are listed in ``docs/signals.md``. How the work is kept off the trainin
 - Steps: with an optimizer, a step is one ``optimizer.step()`` (counted by a step post-hook);
   without one, one training forward of the model (``model.training`` and grad enabled). The
   counter starts at 0; a step is *logged* when ``step % every == 0``.
-- On a step that is not logged, the only Python that runs is the root module's forward
-  pre/post hook and the optimizer's step pre/post hook, each an int compare or a None check.
+- With an optimizer, a step that is not logged runs one Python function: the optimizer's
+  step post-hook (an increment and an int compare); no module runs a hook. The step before a
+  logged one *arms* the root's forward pre-hook; the logged forward *engages* the rest (the
+  root's forward hook, the optimizer's step pre-hook, hooks on the activation modules); the
+  logged step's own step post-hook removes them all unless the next step is logged too.
+  Without an optimizer, with ``log_eval``, or until the first training forward's checks ran,
+  the root's hooks stay (every forward needs them) and only the activation hooks come and go.
 - On a logged step: the root's forward pre-hook records the input batch's statistics and
   starts a :class:`ForwardCapture` (activations, see ``_torch_capture``); the forward hook
-  stops it and hooks the output tensor so that the end of its backward pass reads every
-  gradient's norm (``torch._foreach_norm``), before any clipping; the optimizer's step
-  pre-hook snapshots the parameters it updates, its post-hook computes weight norms and
-  update ratios. All of it stays on the tensors' device; the step's figures are stacked into
-  one tensor, copied to the host with one ``non_blocking`` copy, and handed to ``run.log``
-  once a CUDA event says the copy is done (polled at the next step, never waited for; on
-  other accelerators the copy is a plain blocking one).
+  stops it and arms a :class:`BackwardTrigger` so that the end of the backward pass reads
+  every gradient's norm (``torch._foreach_norm``), before any clipping. The trigger is a
+  post-accumulate-grad hook on the first parameter the optimizer updates, kept while logged
+  steps follow each other; if that parameter once gets no gradient (that step then logs no
+  gradient norms), or without an optimizer, each logged forward hooks its output's autograd
+  node instead (costlier: a registration per step). The optimizer's step
+  pre-hook copies the parameters it updates into flat buffers kept for the next logged step
+  (:class:`~client_sdk._torch_state.Snapshot`), its post-hook computes weight norms and
+  update sizes in one ``_foreach_norm``. All of it stays on the tensors' device; the step's
+  figures are stacked into one tensor, copied to the host with one ``non_blocking`` copy, and
+  handed to ``run.log`` once a CUDA event says the copy is done (polled at the next step,
+  never waited for; on other accelerators the copy is a plain blocking one). Figures that
+  are all on the CPU need no copy: they are read in place and logged at once.
 - Gradient accumulation and steps skipped by ``GradScaler``: until ``optimizer.step()`` runs,
   the forwards of a logged step pool their statistics and the last backward's gradients win.
 """
@@ -24,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections import deque
 from typing import Any, Callable
 
 import torch
@@ -35,19 +45,19 @@ from ._torch_capture import ForwardCapture, Probe
 from ._torch_checks import output_node_act, run_checks
 from ._torch_state import (
     ENGINE,
+    TENSOR_SCALE,
     BackwardTrigger,
     Layers,
+    Outbox,
     Record,
+    Snapshot,
     StepStats,
     first_tensor,
     out_tensors,
 )
-from ._torch_stats import tensor_norms
+from ._torch_stats import grad_off, grad_restore, tensor_norms
 
 logger = logging.getLogger("client_sdk")
-
-#: logged steps whose host copy may still be in flight before the oldest is waited for
-MAX_IN_FLIGHT = 64
 
 
 class Watch:
@@ -80,25 +90,72 @@ class Watch:
         self._capture: ForwardCapture | None = None
         self._depth = 0  # > 0 while a watched forward of the root is running
         self._fwd_train = False
-        self._snapshot: tuple | None = None
-        self._inflight: deque = deque()
+        self._trigger = BackwardTrigger(self._on_backward_end)
+        self._snap: Snapshot | None = None  # the update-ratio buffers, kept between steps
+        self._snapshot: list | None = None  # the buffers holding this step's "before"
+        self._outbox = Outbox(run.log, self._fail)
+        self._inflight = self._outbox.inflight  # (its truth is tested on every step)
         self._fwd_seen = False
         self._probe: Probe | None = Probe()
         self._failed = False
         self._closed = False
         self.monitor: SystemMonitor | None = None
-        self._handles = [
-            root.register_forward_pre_hook(self._on_forward_pre, with_kwargs=True),
-            root.register_forward_hook(self._on_forward, always_call=True)]
+        self._handles: list = []  # the step post-hook: always there
+        self._armed: list = []  # the root's forward pre-hook, and what _engage adds
+        self._engaged = False
+        self._act_handles: list | None = None  # forward hooks on the activation modules
+        self._mod_capture: ForwardCapture | None = None  # what they feed (reused)
+        #: the end of a logged backward is found through a hook on one parameter (after its
+        #: gradient is accumulated) while engaged; None: through a hook on the output's node
+        #: added by each logged forward (no optimizer, older torch, or that parameter once
+        #: got no gradient)
+        self._trigger_param: weakref.ref | None = None
+        self._grad_hook = None
+        if optimizer is not None and self._layers.updated and hasattr(
+                Tensor, "register_post_accumulate_grad_hook"):
+            self._trigger_param = self._layers.params[self._layers.updated[0]]
         if optimizer is not None:
-            self._handles += [optimizer.register_step_pre_hook(self._on_step_pre),
-                              optimizer.register_step_post_hook(self._on_step_post)]
+            self._handles.append(optimizer.register_step_post_hook(self._on_step_post))
+        self._arm()
         self.findings = run_checks(root, loss, batch_size, batch_source)
+
+    # -- arming -----------------------------------------------------------------------------
+    def _arm(self) -> None:
+        """Register the root's forward pre-hook (before a logged step)."""
+        root = self._root()
+        if self._armed or root is None or self._closed:
+            return
+        self._armed = [root.register_forward_pre_hook(self._on_forward_pre, with_kwargs=True)]
+
+    def _engage(self, root: nn.Module) -> None:
+        """From the first watched forward on: the root's forward hook (it runs for the
+        forward that registers it) and the optimizer's step pre-hook."""
+        self._engaged = True
+        self._armed.append(root.register_forward_hook(self._on_forward, always_call=True))
+        opt = self._opt() if self._opt is not None else None
+        if opt is not None:
+            self._armed.append(opt.register_step_pre_hook(self._on_step_pre))
+
+    def _rest(self) -> None:
+        """The step that starts is not logged: remove the activation modules' hooks, and
+        those :meth:`_arm` and :meth:`_engage` added unless every forward needs them, until
+        the step before the next logged one."""
+        if self._depth or self._cur is not None:
+            return
+        if self._act_handles is not None:
+            self._act_hooks_off()
+        self._unhook_trigger_param()
+        if self._opt is None or self._log_eval or self._probe is not None:
+            return
+        for h in self._armed:
+            h.remove()
+        self._armed = []
+        self._engaged = False
 
     # -- forward ----------------------------------------------------------------------------
     def _on_forward_pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if self._inflight:
-            self._drain(False)
+            self._outbox.drain(False)
         if self._depth:  # the root called inside its own forward
             self._depth += 1
             return
@@ -111,26 +168,31 @@ class Watch:
                         if self._cur is not None:
                             self._finalize()
                         self.step += 1
+                        if self.step % self.every:
+                            self._rest()
                     self._fwd_seen = True
                 if self._eval is not None:
                     self._finish_eval()
                 if self.step % self.every == 0:
                     if self._cur is None:
                         self._cur = StepStats(self.step)
-                    self._begin(self._cur, args, kwargs, True)
+                    self._begin(module, self._cur, args, kwargs, True)
                 elif self._probe is not None:
-                    self._begin(None, args, kwargs, True)
+                    self._begin(module, None, args, kwargs, True)
             elif self._log_eval:
                 if self._eval is not None and self._eval.step != self.step:
                     self._finish_eval()
                 if self._eval is None:
                     self._eval = StepStats(self.step)
-                self._begin(self._eval, args, kwargs, False)
+                self._begin(module, self._eval, args, kwargs, False)
         except Exception as exc:  # noqa: BLE001 - never raise into training
             self._fail(exc)
 
-    def _begin(self, stats: StepStats | None, args: tuple, kwargs: dict, train: bool) -> None:
+    def _begin(self, module: nn.Module, stats: StepStats | None, args: tuple, kwargs: dict,
+               train: bool) -> None:
         """Start watching one forward: input statistics now, activations until it returns."""
+        if not self._engaged:
+            self._engage(module)
         self._depth = 1
         self._fwd_train = train
         if stats is not None:
@@ -139,13 +201,38 @@ class Watch:
                 stats.add_input(x)
         probe = self._probe if train else None
         collect = stats is not None and self._activations
-        if collect or probe is not None:
-            layers = self._layers
-            self._capture = ForwardCapture(
-                layers.names, layers.acts if collect else {}, layers.act_modules,
-                stats.add_act if collect else _ignore, self._functional and collect, probe,
-                self._fail)
-            self._capture.start()
+        functional = self._functional and collect
+        layers = self._layers
+        if collect and not functional and probe is None:  # activation modules only
+            capture = self._mod_capture
+            if capture is None:
+                capture = self._mod_capture = ForwardCapture(
+                    layers.names, layers.acts, stats.add_act, False, None, self._fail)
+            else:
+                capture.restart(stats.add_act)
+            if self._act_handles is None:
+                self._act_hooks_on(capture.act_hook)
+            self._capture = capture
+        elif collect or probe is not None:
+            capture = self._capture = ForwardCapture(
+                layers.names, layers.acts if collect else {},
+                stats.add_act if collect else _ignore, functional, probe, self._fail)
+            capture.start()
+
+    def _act_hooks_on(self, hook: Callable) -> None:
+        """Forward hooks on the activation modules, kept while logged steps follow each
+        other (they cost a Python call per module call, so not between logged steps)."""
+        handles = []
+        for ref in self._layers.act_modules:
+            m = ref()
+            if m is not None:
+                handles.append(m.register_forward_hook(hook))
+        self._act_handles = handles
+
+    def _act_hooks_off(self) -> None:
+        handles, self._act_handles = self._act_handles, None
+        for h in handles or ():
+            h.remove()
 
     def _on_forward(self, module: nn.Module, args: tuple, output: Any) -> None:
         if not self._depth:
@@ -165,9 +252,18 @@ class Watch:
             if self._probe is not None and output is not None:
                 self._first_forward_checks(module, output)
             if self._cur is not None and ENGINE is not None:
-                trigger = BackwardTrigger(self._on_backward_end)
+                trigger = self._trigger
+                trigger.armed = True  # (a backward that never finished must not disarm it)
+                if self._grad_hook is None and self._trigger_param is not None:
+                    self._hook_trigger_param()
+                if self._grad_hook is not None:
+                    return  # the trigger parameter's hook queues the end of the backward
                 for t in out_tensors(output):
-                    t.register_hook(trigger)
+                    node = t.grad_fn
+                    if node is not None and hasattr(node, "register_prehook"):
+                        node.register_prehook(trigger)  # runs before the node, like a tensor hook
+                    else:
+                        t.register_hook(trigger)
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -187,20 +283,30 @@ class Watch:
             if self._ddp_requeued:
                 ENGINE.queue_callback(self._on_backward_end)
                 return
+        cur = self._cur
+        if cur is None or self._closed:
+            return
+        cur.backward_seen = True
         try:
-            if self._cur is not None and not self._closed:
-                self._cur.grads = self._grad_stats()
+            grads = [None if p is None else p.grad for p in self._layers.live()]
+            idx = self._layers.all_idx
+            for g in grads:
+                if g is None or g.is_sparse:
+                    idx = tuple(i for i, g in enumerate(grads) if g is not None)
+                    grads = [grads[i] for i in idx]
+                    grads = [g.coalesce().values() if g.is_sparse else g for g in grads]
+                    break
+            if not grads:
+                cur.grads = None
+                return
+            prev = grad_off()
+            try:
+                norms = tensor_norms(grads)
+            finally:
+                grad_restore(prev)
+            cur.grads = (idx, norms, self._loss_scale())
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
-
-    def _grad_stats(self) -> tuple | None:
-        params = self._layers.live()
-        idx = [i for i, p in enumerate(params) if p is not None and p.grad is not None]
-        if not idx:
-            return None
-        grads = [params[i].grad for i in idx]
-        norms = tensor_norms([g.coalesce().values() if g.is_sparse else g for g in grads])
-        return idx, norms, self._loss_scale()
 
     def _loss_scale(self) -> Any:
         """The GradScaler's current scale: a copy on its device (read without a sync; the
@@ -213,111 +319,115 @@ class Watch:
 
     # -- optimizer step ---------------------------------------------------------------------
     def _on_step_pre(self, optimizer: Any, args: tuple, kwargs: dict) -> None:
-        if self._cur is None or not self._update_ratio or self._failed:
+        cur = self._cur
+        if cur is None or self._failed:
+            return
+        if not cur.backward_seen and self._grad_hook is not None:
+            self._trigger_missed()
+        if not self._update_ratio:
             return
         try:
             params = self._layers.live()
-            idx = [i for i in self._layers.updated if params[i] is not None]
-            self._snapshot = (idx, [params[i].detach().clone() for i in idx])
+            snap = self._snap
+            if snap is None or not snap.matches(params):
+                idx = tuple(i for i in self._layers.updated if params[i] is not None)
+                snap = self._snap = Snapshot(idx, [params[i] for i in idx], self._layers.owner,
+                                             self._layers.ratio_keys) if idx else None
+            if snap is not None:
+                prev = grad_off()
+                try:
+                    self._snapshot = snap.take(params)
+                finally:
+                    grad_restore(prev)
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
+    def _hook_trigger_param(self) -> None:
+        """Hook the trigger parameter (after the forward: lazy modules have materialised
+        it); kept until :meth:`_rest`."""
+        param = self._trigger_param()
+        try:
+            if param is None:
+                raise ValueError("the trigger parameter is gone")
+            self._grad_hook = param.register_post_accumulate_grad_hook(self._trigger)
+        except (RuntimeError, ValueError):
+            self._trigger_param = None
+            return
+        self._armed.append(self._grad_hook)
+
+    def _trigger_missed(self) -> None:
+        """A logged step reaches the optimizer without the trigger parameter's hook having
+        seen a backward: if other parameters got gradients, that parameter is not used in
+        every step, so its gradient norms are lost and later logged forwards hook their
+        output instead (as without an optimizer)."""
+        if any(p is not None and p.grad is not None for p in self._layers.live()):
+            logger.debug("losslens: watch() hooks the model output to see backward passes")
+            self._trigger_param = None
+            self._unhook_trigger_param()
+
+    def _unhook_trigger_param(self) -> None:
+        hook, self._grad_hook = self._grad_hook, None
+        if hook is not None:
+            hook.remove()
+            self._armed.remove(hook)
+
     def _on_step_post(self, optimizer: Any, args: tuple, kwargs: dict) -> None:
-        if self._cur is not None and not self._failed:
-            try:
-                self._finalize(optimizer)
-            except Exception as exc:  # noqa: BLE001
-                self._fail(exc)
-        self._cur = None
-        self._snapshot = None
-        self.step += 1
+        if self._cur is not None:
+            if not self._failed:
+                try:
+                    self._finalize(optimizer)
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(exc)
+            self._cur = None
+            self._snapshot = None
+        step = self.step = self.step + 1
+        if self._inflight:
+            self._outbox.drain(False)
+        if step % self.every:
+            if self._armed or self._act_handles is not None:
+                self._rest()
+        elif not self._armed:
+            self._arm()
 
     # -- turning a step's tensors into one host copy ----------------------------------------
     def _finalize(self, optimizer: Any = None) -> None:
         cur, self._cur = self._cur, None
-        snap, self._snapshot = self._snapshot, None
+        bufs, self._snapshot = self._snapshot, None
         rec = Record(cur.step, self._prefix)
-        params = self._layers.live()
-        live = [i for i, p in enumerate(params) if p is not None]
-        tensors = [params[i].detach() for i in live]
-        ratio_idx: list[int] = []
-        if snap is not None and all(params[i] is not None for i in snap[0]):
-            ratio_idx, old = snap
-            _sub_(old, [params[i].detach() for i in ratio_idx])  # old := before - after
-            tensors += old
-        norms = tensor_norms(tensors)  # one call: weights, then update sizes
-        if live:
-            rec.add("weights", norms[:len(live)], live)
-        if ratio_idx:
-            rec.add("ratio", norms[len(live):], ratio_idx)
+        layers = self._layers
+        params = layers.live()
+        live = layers.live_idx(params)
+        snap = self._snap if bufs is not None else None
+        prev = grad_off()
+        try:
+            tensors = [params[i] for i in live] if live is not layers.all_idx else params
+            if snap is not None:  # same parameters as at the step pre-hook: the optimizer has them
+                tensors = tensors + snap.deltas(bufs, params)  # before - after, per module
+            norms = tensor_norms(tensors)  # one call: weights, then update sizes
+        finally:
+            grad_restore(prev)
+        n = len(live)
+        if n:
+            rec.add("weights", norms[:n], layers.groups(live, layers.weight_keys), live)
+        if snap is not None:
+            rec.add("ratio", norms[n:], snap.ratio_plan, layers.all_idx)
         if cur.grads is not None:
             idx, grad_norms, scale = cur.grads
+            groups = layers.groups(idx, layers.grad_keys)
             if isinstance(scale, Tensor):
-                rec.add("grads", [*grad_norms, scale], idx, None)
+                rec.add("grads", [*grad_norms, scale], groups, TENSOR_SCALE)
             else:
-                rec.add("grads", list(grad_norms), idx, scale)
-        rec.add_stats(cur)
+                rec.add("grads", grad_norms, groups, scale)
+        rec.add_stats(cur, layers)
         if optimizer is not None:
-            self._add_lr(rec, optimizer)
-        self._emit(rec)
-
-    @staticmethod
-    def _add_lr(rec: Record, optimizer: Any) -> None:
-        lrs = [g.get("lr") for g in optimizer.param_groups]
-        keys = ["lr"] + ([f"lr/{i}" for i in range(len(lrs))] if len(lrs) > 1 else [])
-        values = lrs[:1] + (lrs if len(lrs) > 1 else [])
-        tensor_keys, tensors = [], []
-        for key, lr in zip(keys, values):
-            if isinstance(lr, Tensor):
-                tensor_keys.append(key)
-                tensors.append(lr.detach().reshape(()))
-            elif isinstance(lr, (int, float)):
-                rec.extras[key] = float(lr)
-        if tensors:
-            rec.add("lr", tensors, tensor_keys)
+            rec.add_lr(optimizer)
+        self._outbox.emit(rec)
 
     def _finish_eval(self) -> None:
         stats, self._eval = self._eval, None
         rec = Record(stats.step, self._prefix)
-        rec.add_stats(stats, "eval/")
-        self._emit(rec)
-
-    def _emit(self, rec: Record) -> None:
-        """Stack the record's tensors and start their one copy to the host."""
-        host, event = None, None
-        if rec.tensors:
-            try:
-                flat = torch.stack(rec.tensors)
-            except RuntimeError:  # a model spread over devices: gather on the first one
-                home = rec.tensors[0].device
-                flat = torch.stack([t.to(home, non_blocking=True) for t in rec.tensors])
-            home = flat.device
-            if home.type == "cuda":
-                host = flat.to("cpu", non_blocking=True)
-                event = torch.cuda.Event()
-                event.record()
-            else:
-                host = flat.to("cpu")
-        rec.tensors = []
-        self._inflight.append((rec, host, event))
-        self._drain(len(self._inflight) > MAX_IN_FLIGHT)
-
-    def _drain(self, block: bool) -> None:
-        """Log every record whose copy is done, oldest first (``block``: wait for the
-        oldest)."""
-        while self._inflight:
-            rec, host, event = self._inflight[0]
-            if event is not None and not event.query():
-                if not block:
-                    return
-                event.synchronize()
-            self._inflight.popleft()
-            block = False
-            try:
-                values = rec.decode(host.tolist() if host is not None else [], self._layers)
-                self.run.log(values, step=rec.step)
-            except Exception as exc:  # noqa: BLE001
-                self._fail(exc)
+        rec.add_stats(stats, self._layers, "eval/")
+        self._outbox.emit(rec)
 
     # -- lifecycle --------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
@@ -335,9 +445,13 @@ class Watch:
             self._capture.stop()
             self._capture = None
         self._depth = 0
-        for h in self._handles:
+        self._act_hooks_off()
+        for h in self._handles + self._armed:
             h.remove()
         self._handles.clear()
+        self._armed = []
+        self._engaged = False
+        self._grad_hook = None
         if self.monitor is not None:
             self.monitor.stop()
         if self.finalizer is not None:
@@ -348,20 +462,11 @@ class Watch:
                 self._finalize(opt)
             if flush and self._eval is not None and not self._failed:
                 self._finish_eval()
-            self._drain(True)
+            self._outbox.drain(True)
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
-        self._cur = self._eval = self._snapshot = None
+        self._cur = self._eval = self._snapshot = self._snap = self._mod_capture = None
 
 
 def _ignore(*_args: Any) -> None:
     return None
-
-
-def _sub_(a: list[Tensor], b: list[Tensor]) -> None:
-    """``a[i] -= b[i]`` for all i, in one call where ``torch._foreach_sub_`` allows."""
-    try:
-        torch._foreach_sub_(a, b)
-    except (AttributeError, RuntimeError, TypeError):
-        for x, y in zip(a, b):
-            x.sub_(y)

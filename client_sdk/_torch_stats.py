@@ -1,8 +1,11 @@
 """Statistics behind ``watch(model)``: computed on the tensors' own device, never synced.
 
-The device side only reduces (sums, L2 norms, counts, min/max: float32 0-d tensors, never an
-``.item()``); the watcher stacks a logged step's tensors into one, copies it to the host once,
-and derives means, stds and fractions there from the floats (:func:`moments`).
+The device side only reduces (sums, L2 norms, counts, min/max: 0-d tensors, never an
+``.item()`` on an accelerator); the watcher stacks a logged step's tensors into one, copies it
+to the host once (tensors already on the CPU are read in place: there is nothing to copy), and
+derives means, stds and fractions there from the floats (:func:`moments`). A module called
+several times in one step is pooled there too (sums and counts add, norms combine as
+``hypot``), so pooling costs no device work.
 
 Activation kinds (``spec`` tuples, chosen once per module or functional call):
 
@@ -30,6 +33,11 @@ SIGMOID_MARGIN = 0.01
 TANH_MARGIN = 0.01
 
 F32 = torch.float32
+
+_vector_norm = torch.linalg.vector_norm
+_is_grad_enabled = torch.is_grad_enabled
+_set_grad_enabled = getattr(torch._C, "_set_grad_enabled", torch.set_grad_enabled)
+_HALF = (torch.float16, torch.bfloat16)
 
 ZERO = "zero"
 SAT = "sat"
@@ -115,35 +123,37 @@ def frac_key(spec: Spec) -> str | None:
 
 def activation_sums(out: Tensor, spec: Spec) -> list[Tensor]:
     """``[sum, L2 norm]`` of an activation output, plus for ZERO kinds the count of non-zero
-    outputs and for SAT kinds the count of saturated ones: float32 0-d tensors."""
-    x = out.detach()
-    sums = [x.sum(dtype=F32), torch.linalg.vector_norm(x, dtype=F32)]
-    if spec[0] == ZERO:  # |sign| is 0 or 1 (NaN stays NaN); cheaper than count_nonzero
-        sign = x.sign() if spec[1] else x.sign().abs_()
-        sums.append(sign.sum(dtype=F32))
-    elif spec[0] == SAT:
-        _, centre, half, margin = spec
-        dist = x.abs() if centre == 0 else x.sub(centre).abs_()
-        sums.append(dist.ge_(half - margin).sum(dtype=F32))
+    outputs and for SAT kinds the count of saturated ones: 0-d tensors (float32 for half
+    precision outputs, else the output's dtype)."""
+    x = out
+    dt = F32 if x.dtype in _HALF else None  # half precision: accumulate in float32
+    prev = _is_grad_enabled()  # autograd off: cheaper than x.detach()
+    if prev:
+        _set_grad_enabled(False)
+    try:
+        sums = [x.sum(dtype=dt), _vector_norm(x, dtype=dt)]
+        if spec[0] == ZERO:  # |sign| is 0 or 1 (NaN stays NaN); cheaper than count_nonzero
+            sign = x.sign() if spec[1] else x.sign().abs_()
+            sums.append(sign.sum(dtype=dt))
+        elif spec[0] == SAT:
+            _, centre, half, margin = spec
+            dist = x.abs() if centre == 0 else x.sub(centre).abs_()
+            sums.append(dist.ge_(half - margin).sum(dtype=dt))
+    finally:
+        if prev:
+            _set_grad_enabled(True)
     return sums
 
 
 def input_sums(x: Tensor) -> list[Tensor]:
-    """``[sum, L2 norm, min, max]`` of an input batch (float32 0-d tensors)."""
-    x = x.detach()
+    """``[sum, L2 norm, min, max]`` of an input batch (0-d tensors, float32 for half
+    precision inputs)."""
+    if x.requires_grad:
+        x = x.detach()
     lo, hi = torch.aminmax(x)
-    if lo.dtype != F32:
-        lo, hi = lo.float(), hi.float()
-    return [x.sum(dtype=F32), torch.linalg.vector_norm(x, dtype=F32), lo, hi]
-
-
-def pool_sums(a: list[Tensor], b: list[Tensor], minmax: bool = False) -> list[Tensor]:
-    """Merge two ``[sum, norm, ...]`` lists: sums and counts add, norms combine as
-    ``hypot``; with ``minmax`` the last two entries are a min and a max."""
-    head = [a[0] + b[0], torch.hypot(a[1], b[1])]
-    if minmax:
-        return head + [torch.minimum(a[2], b[2]), torch.maximum(a[3], b[3])]
-    return head + [x + y for x, y in zip(a[2:], b[2:])]
+    if x.dtype in _HALF:  # accumulate in float32
+        return [x.sum(dtype=F32), _vector_norm(x, dtype=F32), lo.float(), hi.float()]
+    return [x.sum(), _vector_norm(x), lo, hi]
 
 
 def moments(n: int, total: float, norm: float) -> tuple[float, float]:
@@ -156,7 +166,7 @@ def moments(n: int, total: float, norm: float) -> tuple[float, float]:
     return mean, math.sqrt(var) if var > 0 else (0.0 if var == var else math.nan)
 
 
-def tensor_norms(tensors: Sequence[Tensor]) -> list[Tensor]:
+def tensor_norms(tensors: list[Tensor]) -> Sequence[Tensor]:
     """The L2 norm of each tensor, a 0-d tensor on that tensor's device (float32 for half
     precision tensors, else the tensor's dtype).
 
@@ -165,9 +175,12 @@ def tensor_norms(tensors: Sequence[Tensor]) -> list[Tensor]:
     """
     if not tensors:
         return []
-    first = tensors[0]
-    if all(t.device == first.device and t.dtype == first.dtype for t in tensors):
-        return list(_foreach_norm(list(tensors), first.dtype))
+    device, dtype = tensors[0].device, tensors[0].dtype
+    for t in tensors:
+        if t.dtype is not dtype or t.device != device:
+            break
+    else:
+        return _foreach_norm(tensors, dtype)
     out: list[Tensor | None] = [None] * len(tensors)
     groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, t in enumerate(tensors):
@@ -179,13 +192,54 @@ def tensor_norms(tensors: Sequence[Tensor]) -> list[Tensor]:
     return out  # type: ignore[return-value]
 
 
-def _foreach_norm(group: list[Tensor], dtype: torch.dtype) -> Sequence[Tensor]:
-    foreach = getattr(torch, "_foreach_norm", None)
-    if foreach is not None:
+def grad_off() -> bool:
+    """Disable autograd recording (cheaper than a ``torch.no_grad()`` block); returns the
+    previous mode for :func:`grad_restore`."""
+    prev = _is_grad_enabled()
+    if prev:
+        _set_grad_enabled(False)
+    return prev
+
+
+def grad_restore(prev: bool) -> None:
+    if prev:
+        _set_grad_enabled(True)
+
+
+_FOREACH_COPY = getattr(torch, "_foreach_copy_", None)
+
+
+def copy_(dst: list[Tensor], src: list[Tensor]) -> None:
+    """``dst[i].copy_(src[i])`` for all i, in one call where ``torch._foreach_copy_`` exists."""
+    if _FOREACH_COPY is not None:
         try:
-            if dtype in (torch.float16, torch.bfloat16):
-                return foreach(group, 2, dtype=torch.float32)
-            return foreach(group, 2)
+            _FOREACH_COPY(dst, src)
+            return
         except (RuntimeError, TypeError):
             pass
-    return [torch.linalg.vector_norm(t, dtype=torch.float32) for t in group]
+    for x, y in zip(dst, src):
+        x.copy_(y)
+
+
+def sub_(a: list[Tensor], b: list[Tensor]) -> None:
+    """``a[i] -= b[i]`` for all i, in one call where ``torch._foreach_sub_`` allows."""
+    try:
+        torch._foreach_sub_(a, b)
+    except (AttributeError, RuntimeError, TypeError):
+        for x, y in zip(a, b):
+            x.sub_(y)
+
+
+_FOREACH_NORM = getattr(torch, "_foreach_norm", None)
+
+
+def _foreach_norm(group: list[Tensor], dtype: torch.dtype) -> Sequence[Tensor]:
+    if _FOREACH_NORM is not None:
+        try:
+            if dtype in _HALF:
+                return _FOREACH_NORM(group, 2, dtype=torch.float32)
+            return _FOREACH_NORM(group, 2)
+        except (RuntimeError, TypeError):
+            pass
+    return [torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype in _HALF else None)
+            for t in group]
