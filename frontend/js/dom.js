@@ -74,7 +74,9 @@ export function fmtDate(iso) {
 
 export function showError(message) {
   const banner = document.getElementById("error-banner");
-  if (!banner) return;
+  // Signed out (a 401 under a live page): the sign-in form says why; requests that were in
+  // flight when the session ended must not stack a banner over it.
+  if (!banner || document.getElementById("signin-form")) return;
   clear(banner);
   banner.append(
     h("span", { class: "error-text" }, String(message)),
