@@ -20,6 +20,11 @@ from collections.abc import Callable
 
 log = logging.getLogger("losslens.dispatch")
 
+# A job that fails (the broker is down, the database hiccups, a run whose data breaks the
+# code) is tried again this many times, after 2, 4, 8 ... intervals, then given up and logged:
+# a run that ends while Redis is down still gets its final diagnosis once Redis is back.
+MAX_RETRIES = 5
+
 
 class Dispatcher:
     """Runs ``job(run_id)`` on one daemon thread, debounced per run."""
@@ -32,6 +37,7 @@ class Dispatcher:
         self._queued: set[str] = set()
         self._running: set[str] = set()
         self._again: dict[str, bool] = {}
+        self._failures: dict[str, int] = {}
         self._last_start: dict[str, float] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="losslens-diagnose", daemon=True)
@@ -47,9 +53,10 @@ class Dispatcher:
                 return
             self._push(run_id, force)
 
-    def _push(self, run_id: str, force: bool) -> None:
+    def _push(self, run_id: str, force: bool, delay: float = 0.0) -> None:
         now = time.monotonic()
         due = now if force else max(now, self._last_start.get(run_id, -1e9) + self._interval)
+        due += delay
         self._queued.add(run_id)
         heapq.heappush(self._heap, (due, run_id))
         self._cond.notify()
@@ -80,12 +87,24 @@ class Dispatcher:
                 if len(self._last_start) > 10_000:  # forget runs not seen for an interval
                     old = now - self._interval
                     self._last_start = {r: t for r, t in self._last_start.items() if t > old}
+            failed = False
             try:
                 self._job(run_id)
             except Exception:  # a failing diagnosis must never stop the others
+                failed = True
                 log.exception("diagnosis of run %s failed", run_id)
-            finally:
-                with self._cond:
-                    self._running.discard(run_id)
-                    if run_id in self._again and not self._closed:
-                        self._push(run_id, self._again.pop(run_id))
+            with self._cond:
+                self._running.discard(run_id)
+                if self._closed:
+                    continue
+                if failed:
+                    tries = self._failures.get(run_id, 0) + 1
+                    if tries <= MAX_RETRIES:
+                        self._failures[run_id] = tries
+                        self._again.pop(run_id, None)
+                        self._push(run_id, False, delay=self._interval * 2**tries)
+                        continue
+                    log.error("giving up on the diagnosis of run %s after %d tries", run_id, tries)
+                self._failures.pop(run_id, None)
+                if run_id in self._again:
+                    self._push(run_id, self._again.pop(run_id))

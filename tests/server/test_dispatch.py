@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from server.dispatch import Dispatcher
+from server.dispatch import MAX_RETRIES, Dispatcher
 
 
 class Recorder:
@@ -66,7 +66,7 @@ def test_requests_during_a_job_rerun_it_after_and_force_skips_the_wait():
         d.close()
 
 
-def test_a_failing_job_does_not_stop_other_runs():
+def test_a_poison_run_is_retried_a_bounded_number_of_times_and_stops_no_other():
     seen = []
 
     def job(run_id):
@@ -79,6 +79,29 @@ def test_a_failing_job_does_not_stop_other_runs():
         d.request("poison")
         d.request("b")
         _wait_idle(d)
-        assert sorted(seen) == ["b", "poison"]
+        assert seen.count("poison") == 1 + MAX_RETRIES
+        assert seen.count("b") == 1
+        d.request("b")  # the dispatcher still works afterwards
+        _wait_idle(d)
+        assert seen.count("b") == 2
+    finally:
+        d.close()
+
+
+def test_a_job_that_fails_for_a_while_is_retried_with_backoff_until_it_succeeds():
+    calls = []
+
+    def job(run_id):  # e.g. the broker is down for the first two tries
+        calls.append(time.monotonic())
+        if len(calls) <= 2:
+            raise ConnectionError("broker down")
+
+    d = Dispatcher(job, interval=0.05)
+    try:
+        d.request("a", force=True)
+        _wait_idle(d)
+        assert len(calls) == 3
+        # backoff: 2 then 4 intervals after the failing tries
+        assert calls[1] - calls[0] >= 0.1 and calls[2] - calls[1] >= 0.2
     finally:
         d.close()
