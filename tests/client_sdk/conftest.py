@@ -136,3 +136,15 @@ def fresh_server(tmp_path) -> Iterator[ServerProcess]:
     yield srv
     srv.stop()
 
+
+
+@pytest.fixture
+def run():
+    """A sink for watch() (tests/client_sdk/watch_support.py), unwatched afterwards."""
+    from client_sdk import _torch_watch
+
+    from .watch_support import FakeRun
+
+    r = FakeRun()
+    yield r
+    _torch_watch.unwatch(r)

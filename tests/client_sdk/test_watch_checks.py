@@ -10,34 +10,9 @@ from torch import nn
 
 from client_sdk import _torch_watch
 
+from .watch_support import FakeRun
+
 torch.set_num_threads(1)
-
-
-class FakeRun:
-    def __init__(self, config: dict | None = None) -> None:
-        self.id = "fake"
-        self.config = config or {}
-        self.reports: list[list[dict]] = []
-
-    def log(self, data, step=None):
-        pass
-
-    def report_model_checks(self, findings):
-        self.reports.append(list(findings))
-
-    @property
-    def checks(self) -> list[dict]:
-        return self.reports[-1] if self.reports else []
-
-    def kinds(self) -> list[tuple[str, str, str]]:
-        return sorted((f["kind"], f["subject"], f["severity"]) for f in self.checks)
-
-
-@pytest.fixture
-def run():
-    r = FakeRun()
-    yield r
-    _torch_watch.unwatch(r)
 
 
 def watch(run, model, **kw):

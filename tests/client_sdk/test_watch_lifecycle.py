@@ -18,46 +18,14 @@ from torch.nn.modules import module as module_hooks
 
 from client_sdk import _system, _torch_watch
 
+from .watch_support import FakeRun, step
+
 torch.set_num_threads(1)
-
-
-class FakeRun:
-    def __init__(self) -> None:
-        self.id = "fake"
-        self.config: dict = {}
-        self.logs: dict[int, dict[str, float]] = {}
-        self.calls = 0
-        self.keep = True
-
-    def log(self, data, step=None):
-        self.calls += 1
-        if self.keep:
-            self.logs.setdefault(step, {}).update(data)
-
-    def report_model_checks(self, findings):
-        pass
-
-
-@pytest.fixture
-def run():
-    r = FakeRun()
-    yield r
-    _torch_watch.unwatch(r)
 
 
 def mlp():
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.Sigmoid(),
                          nn.Linear(8, 2))
-
-
-def step(model, opt=None, x=None):
-    x = torch.randn(3, 4) if x is None else x
-    loss = model(x).sum()
-    if opt is not None:
-        opt.zero_grad()
-    loss.backward()
-    if opt is not None:
-        opt.step()
 
 
 def hook_counts(model, opt):

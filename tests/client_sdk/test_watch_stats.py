@@ -12,37 +12,9 @@ from torch import nn
 
 from client_sdk import _torch_watch
 
+from .watch_support import watch
+
 torch.set_num_threads(1)
-
-
-class FakeRun:
-    """The sink: records what watch() logs (merged per step) and the model checks."""
-
-    def __init__(self, config: dict | None = None) -> None:
-        self.id = "fake"
-        self.config = config or {}
-        self.logs: dict[int, dict[str, float]] = {}
-        self.calls = 0
-        self.checks: list | None = None
-
-    def log(self, data, step=None):
-        self.calls += 1
-        self.logs.setdefault(step, {}).update(data)
-
-    def report_model_checks(self, findings):
-        self.checks = list(findings)
-
-
-@pytest.fixture
-def run():
-    r = FakeRun()
-    yield r
-    _torch_watch.unwatch(r)
-
-
-def watch(run, model, opt=None, every=1, **kw):
-    kw.setdefault("system", False)
-    return _torch_watch.watch(run, model, opt, every=every, **kw)
 
 
 class Identity4(nn.Module):

@@ -12,48 +12,15 @@ from torch.nn.modules import module as module_hooks
 
 from client_sdk import _torch_state, _torch_watch
 
+from .watch_support import FakeRun, step, watch
+
 torch.set_num_threads(1)
-
-
-class FakeRun:
-    def __init__(self) -> None:
-        self.id = "fake"
-        self.config: dict = {}
-        self.logs: dict[int, dict[str, float]] = {}
-
-    def log(self, data, step=None):
-        self.logs.setdefault(step, {}).update(data)
-
-    def report_model_checks(self, findings):
-        pass
-
-
-@pytest.fixture
-def run():
-    r = FakeRun()
-    yield r
-    _torch_watch.unwatch(r)
-
-
-def watch(run, model, opt=None, every=1, **kw):
-    kw.setdefault("system", False)
-    return _torch_watch.watch(run, model, opt, every=every, **kw)
 
 
 def mlp():
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(),
                          nn.Linear(8, 2))
-
-
-def step(model, opt=None, x=None):
-    x = torch.randn(3, 4) if x is None else x
-    loss = model(x).sum()
-    if opt is not None:
-        opt.zero_grad()
-    loss.backward()
-    if opt is not None:
-        opt.step()
 
 
 def module_hook_count(model):
