@@ -11,9 +11,11 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "LOSSLENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -44,10 +46,19 @@ def fresh_database(kind: str, tmpdir: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, workers: int = 1) -> Iterator[str]:
-    """``losslens serve`` on a free port; yields its base URL."""
+def running_server(
+    database_url: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[str]:
+    """``losslens serve`` on a free port, ready (``/readyz``); yields its base URL.
+
+    ``env`` adds ``LOSSLENS_*`` settings (e.g. a broker); ``log_path`` keeps its output.
+    """
     port = free_port()
-    env = {**os.environ, "LOSSLENS_LOG_LEVEL": "warning"}
+    full_env = {**os.environ, "LOSSLENS_LOG_LEVEL": "warning", **(env or {})}
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -61,15 +72,16 @@ def running_server(database_url: str, workers: int = 1) -> Iterator[str]:
             "--workers",
             str(workers),
         ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env=full_env,
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
             try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1):
+                with urllib.request.urlopen(base + "/readyz", timeout=1):
                     break
             except OSError:
                 time.sleep(0.1)
@@ -79,3 +91,5 @@ def running_server(database_url: str, workers: int = 1) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log_path:
+            out.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._servers import free_port, fresh_database  # noqa: E402
+from bench._servers import free_port, fresh_database, running_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ["loss"] + [f"metric_{i:02d}" for i in range(19)]
@@ -103,6 +103,86 @@ def _pct(values, q):
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
+def _measure(url: str, args, tmp: Path) -> None:
+    """Train the runs against ``url``, watch for diagnoses, print the figures."""
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    per = args.runs // args.procs
+    faulty_left = args.faulty
+    workers = []
+    for _ in range(args.procs):
+        f = min(per, faulty_left)
+        faulty_left -= f
+        workers.append(
+            ctx.Process(
+                target=_trainer,
+                args=(url, per, f, args.seconds, str(tmp / "spool"), start, out),
+            )
+        )
+    for w in workers:
+        w.start()
+    time.sleep(3)
+    start.set()
+    t0 = time.time()
+    # Watch for diagnoses while they train.
+    detected: dict = {}
+    deadline = t0 + args.seconds + 60
+    results = []
+    while len(results) < len(workers) and time.time() < deadline + 120:
+        try:
+            results.append(out.get(timeout=0.5))
+        except Exception:  # noqa: BLE001 - queue.Empty
+            pass
+        if time.time() - t0 > args.seconds / 2:
+            with urllib.request.urlopen(
+                f"{url}/api/v1/diagnoses?kind=nan_loss&limit=1000", timeout=10
+            ) as r:
+                for d in json.load(r)["diagnoses"]:
+                    detected.setdefault(d["run_id"], time.time())
+    for w in workers:
+        w.join()
+    latencies = [x for r in results for x in r[0]]
+    server_times = [x for r in results for x in r[3]]
+    onsets = {k: v for r in results for k, v in r[1].items()}
+    counts = {k: v for r in results for k, v in r[2].items()}
+    stored = 0
+    for run_id in counts:
+        with urllib.request.urlopen(f"{url}/api/v1/runs/{run_id}", timeout=10) as r:
+            stored += json.load(r)["num_points"]
+    delays = [detected[r] - onsets[r] for r in onsets if r in detected]
+    total = sum(counts.values())
+    print(
+        f"{args.runs} runs x {len(KEYS)} keys every 100 ms for {args.seconds:.0f} s; "
+        "PostgreSQL, Redis, 2 server processes, 1 Celery worker"
+    )
+    print(
+        f"ingest latency as the SDK sees it: p50 {_pct(latencies, 0.5) * 1e3:.1f} ms, "
+        f"p99 {_pct(latencies, 0.99) * 1e3:.1f} ms over {len(latencies)} requests "
+        "(includes the training processes' own queueing for their 2 shared cores)"
+    )
+    print(
+        f"ingest time in the server (Server-Timing): "
+        f"p50 {_pct(server_times, 0.5) * 1e3:.1f} ms, "
+        f"p99 {_pct(server_times, 0.99) * 1e3:.1f} ms"
+    )
+    print(
+        f"points/s: {total / args.seconds:,.0f} logged, all {total:,} stored: lost {total - stored}"
+    )
+    print(
+        f"fault onset -> diagnosis on the API: p50 {_pct(delays, 0.5):.1f} s, "
+        f"p99 {_pct(delays, 0.99):.1f} s ({len(delays)}/{len(onsets)} detected)"
+    )
+
+
+def _report_server_errors(log: Path) -> None:
+    errors = [
+        line for line in log.read_text().splitlines() if "rror" in line and "INFO" not in line
+    ]
+    print(f"server log: {len(errors)} error lines")
+    for line in sorted(set(errors))[:8]:
+        print("  " + line[:240])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=100)
@@ -118,129 +198,30 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         broker = f"redis://127.0.0.1:{redis_port}/0"
-        port = free_port()
-        env = {
-            **os.environ,
-            "LOSSLENS_DATABASE_URL": db,
-            "LOSSLENS_BROKER_URL": broker,
-            "LOSSLENS_LOG_LEVEL": "warning",
-        }
-        server_log = open(tmp / "server.log", "wb")  # noqa: SIM115
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "server.cli",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "2",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=server_log,
-                stderr=subprocess.STDOUT,
-            ),
-            subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "worker"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-        ]
-        url = f"http://127.0.0.1:{port}"
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "worker"],
+            env={
+                **os.environ,
+                "LOSSLENS_DATABASE_URL": db,
+                "LOSSLENS_BROKER_URL": broker,
+                "LOSSLENS_LOG_LEVEL": "warning",
+            },
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        log = tmp / "server.log"
         try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(url + "/readyz", timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            ctx = mp.get_context("spawn")
-            start, out = ctx.Event(), ctx.Queue()
-            per = args.runs // args.procs
-            faulty_left = args.faulty
-            workers = []
-            for _ in range(args.procs):
-                f = min(per, faulty_left)
-                faulty_left -= f
-                workers.append(
-                    ctx.Process(
-                        target=_trainer,
-                        args=(url, per, f, args.seconds, str(tmp / "spool"), start, out),
-                    )
-                )
-            for w in workers:
-                w.start()
-            time.sleep(3)
-            start.set()
-            t0 = time.time()
-            # Watch for diagnoses while they train.
-            detected: dict = {}
-            deadline = t0 + args.seconds + 60
-            results = []
-            while len(results) < len(workers) and time.time() < deadline + 120:
-                try:
-                    results.append(out.get(timeout=0.5))
-                except Exception:  # noqa: BLE001 - queue.Empty
-                    pass
-                if time.time() - t0 > args.seconds / 2:
-                    with urllib.request.urlopen(
-                        f"{url}/api/v1/diagnoses?kind=nan_loss&limit=1000", timeout=10
-                    ) as r:
-                        for d in json.load(r)["diagnoses"]:
-                            detected.setdefault(d["run_id"], time.time())
-            for w in workers:
-                w.join()
-            latencies = [x for r in results for x in r[0]]
-            server_times = [x for r in results for x in r[3]]
-            onsets = {k: v for r in results for k, v in r[1].items()}
-            counts = {k: v for r in results for k, v in r[2].items()}
-            stored = 0
-            for run_id in counts:
-                with urllib.request.urlopen(f"{url}/api/v1/runs/{run_id}", timeout=10) as r:
-                    stored += json.load(r)["num_points"]
-            delays = [detected[r] - onsets[r] for r in onsets if r in detected]
-            total = sum(counts.values())
-            print(
-                f"{args.runs} runs x {len(KEYS)} keys every 100 ms for {args.seconds:.0f} s; "
-                "PostgreSQL, Redis, 2 server processes, 1 Celery worker"
-            )
-            print(
-                f"ingest latency as the SDK sees it: p50 {_pct(latencies, 0.5) * 1e3:.1f} ms, "
-                f"p99 {_pct(latencies, 0.99) * 1e3:.1f} ms over {len(latencies)} requests "
-                "(includes the training processes' own queueing for their 2 shared cores)"
-            )
-            print(
-                f"ingest time in the server (Server-Timing): "
-                f"p50 {_pct(server_times, 0.5) * 1e3:.1f} ms, "
-                f"p99 {_pct(server_times, 0.99) * 1e3:.1f} ms"
-            )
-            print(
-                f"points/s: {total / args.seconds:,.0f} logged, all {total:,} stored: "
-                f"lost {total - stored}"
-            )
-            print(
-                f"fault onset -> diagnosis on the API: p50 {_pct(delays, 0.5):.1f} s, "
-                f"p99 {_pct(delays, 0.99):.1f} s ({len(delays)}/{len(onsets)} detected)"
-            )
+            with running_server(
+                db, workers=2, env={"LOSSLENS_BROKER_URL": broker}, log_path=log
+            ) as url:
+                _measure(url, args, tmp)
         finally:
-            for p in procs:
-                p.terminate()
-                p.wait(30)
+            worker.terminate()
+            worker.wait(30)
             redis.terminate()
-            server_log.close()
-            errors = [
-                line
-                for line in (tmp / "server.log").read_text().splitlines()
-                if "rror" in line and "INFO" not in line
-            ]
-            print(f"server log: {len(errors)} error lines")
-            for line in sorted(set(errors))[:8]:
-                print("  " + line[:240])
+            if log.exists():
+                _report_server_errors(log)
 
 
 if __name__ == "__main__":
