@@ -37,6 +37,14 @@ norm that grows from a tiny value at init, as in recurrent nets, is not a fault)
 labelled onset, a recorded `grad_norm` point >= EXPLODE_YES (100x) the median before the
 onset. Gray from EXPLODE_NO (10x). The corrupt batches are every 7th, the layer signals
 every 10th step: a net that dies at its first corrupt batch shows nothing.
+
+early_plateau (seeds/002: "a fast drop, then stuck in a poor minimum, far above what the
+model reached elsewhere"), a check of the injection only (it never adds the kind): the
+run's final training level (median of its last FINAL_SHARE of loss points) against the
+same level of the draw's healthy runs on the same data set (their median): >= PLATEAU_YES
+(1.3x) is a plateau, under PLATEAU_NO (1.15x) the run reached what healthy runs reach (the
+fault did not show), gray between. 1.15x is about twice the spread of the healthy runs'
+final levels between seeds here.
 """
 
 from __future__ import annotations
@@ -52,7 +60,11 @@ MIN_EVALS = 6
 TRAIN_FALL = 0.9
 EXPLODE_YES = 100.0
 EXPLODE_NO = 10.0
-CHECK_ONLY = ("exploding_gradients",)  # criteria that check an injection, never add a kind
+PLATEAU_YES = 1.3
+PLATEAU_NO = 1.15
+FINAL_SHARE = 0.2
+# criteria that check an injection, never add a kind
+CHECK_ONLY = ("exploding_gradients", "early_plateau")
 
 
 def _val_rise(run: RunData) -> tuple[float, int, int] | None:
@@ -126,19 +138,45 @@ def _explode_verdict(run: RunData, onset: int | None) -> str:
     return "yes" if peak >= EXPLODE_YES * ref else ("gray" if peak >= EXPLODE_NO * ref else "no")
 
 
-def verdicts(run: RunData, onset: int | None) -> dict[str, str]:
-    """kind -> "yes" / "gray" / "no" for every kind that has a written criterion."""
-    return {"overfitting": _rise_verdict(run, True),
-            "early_stopping_point": _rise_verdict(run, False),
-            "nan_loss": _nan_verdict(run),
-            "exploding_gradients": _explode_verdict(run, onset)}
+def final_level(run: RunData) -> float | None:
+    """Median of the last FINAL_SHARE of the finite training-loss points (None if few)."""
+    s = run.get("loss")
+    if s is None:
+        return None
+    _, y = s.finite_points()
+    if y.size < 10:
+        return None
+    return float(np.median(y[-max(3, int(y.size * FINAL_SHARE)):]))
 
 
-def apply(label: dict, run: RunData) -> list[str]:
+def _plateau_verdict(run: RunData, reference: float | None) -> str:
+    level = final_level(run)
+    if level is None or reference is None or reference <= 0:
+        return "no"
+    ratio = level / reference
+    return "yes" if ratio >= PLATEAU_YES else ("gray" if ratio >= PLATEAU_NO else "no")
+
+
+def verdicts(run: RunData, onset: int | None,
+             reference: float | None = None) -> dict[str, str]:
+    """kind -> "yes" / "gray" / "no" for every kind that has a written criterion.
+
+    `reference`: the healthy runs' final training level on the same data (early_plateau's
+    criterion is only judged when it is given)."""
+    out = {"overfitting": _rise_verdict(run, True),
+           "early_stopping_point": _rise_verdict(run, False),
+           "nan_loss": _nan_verdict(run),
+           "exploding_gradients": _explode_verdict(run, onset)}
+    if reference is not None:
+        out["early_plateau"] = _plateau_verdict(run, reference)
+    return out
+
+
+def apply(label: dict, run: RunData, reference: float | None = None) -> list[str]:
     """Update `label` (must, may, healthy) in place by the criteria; return the changes."""
     must, may = list(label["must"]), list(label["may"])
     changes = []
-    for kind, verdict in verdicts(run, label.get("onset")).items():
+    for kind, verdict in verdicts(run, label.get("onset"), reference).items():
         if kind in CHECK_ONLY and kind not in must:
             continue
         if verdict == "yes" and kind not in must and kind not in may:

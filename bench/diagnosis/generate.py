@@ -108,6 +108,21 @@ def all_specs() -> list[Spec]:
     return [spec for make in CURVE_FAULTS + LAYER_FAULTS for spec in make()] + healthy_specs()
 
 
+def _healthy_level(data: str, finals: dict[str, list[float]], folder: Path) -> float | None:
+    """Median final training level of the draw's healthy runs on `data` (read from the
+    folder's traces when this invocation did not train them, e.g. with --only)."""
+    levels = finals.get(data)
+    if not levels:
+        levels = []
+        for spec in healthy_specs():
+            path = folder / f"{spec.name}.npz"
+            if spec.data == data and path.exists():
+                level = criteria.final_level(tracefile.load(path))
+                if level is not None:
+                    levels.append(level)
+    return float(np.median(levels)) if levels else None
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default="", help="run only names containing this text")
@@ -129,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     specs = [replace(s, seed=s.seed + args.seed_offset) for s in all_specs()
              if args.only in s.name]
     relabelled = []
+    finals: dict[str, list[float]] = {}  # data set -> healthy runs' final training levels
+    deferred = []  # runs whose criterion needs the healthy runs' levels (early_plateau)
     for spec in specs:
         t = time.perf_counter()
         if args.relabel:
@@ -146,14 +163,25 @@ def main(argv: list[str] | None = None) -> None:
             tracefile.save(out / f"{spec.name}.npz", series, config)
         if run is None:
             run = RunData({k: SeriesData(*sv) for k, sv in series.items()}, config)
-        changes = criteria.apply(lab, run)
         labels[spec.name] = lab
-        if changes:
-            relabelled.append(f"{spec.name}: {' '.join(changes)}")
+        if spec.family == "healthy":
+            level = criteria.final_level(run)
+            if level is not None:
+                finals.setdefault(spec.data, []).append(level)
         loss = series["loss"][1]
         print(f"{spec.name:44s} {time.perf_counter() - t:5.1f}s  loss {loss[0]:.3g} -> "
-              f"{np.nanmedian(loss[-max(1, loss.size // 20):]):.3g}  {' '.join(changes)}",
-              flush=True)
+              f"{np.nanmedian(loss[-max(1, loss.size // 20):]):.3g}", flush=True)
+        if "early_plateau" in spec.must:
+            deferred.append((spec, lab, run))
+            continue
+        changes = criteria.apply(lab, run)
+        if changes:
+            relabelled.append(f"{spec.name}: {' '.join(changes)}")
+    for spec, lab, run in deferred:
+        reference = _healthy_level(spec.data, finals, out)
+        changes = criteria.apply(lab, run, reference)
+        if changes:
+            relabelled.append(f"{spec.name}: {' '.join(changes)}")
     print(f"relabelled by the criteria (+ now must, ~ gray: may, - fault did not show: may): "
           f"{len(relabelled)}")
     for line in relabelled:

@@ -17,7 +17,8 @@ from worker.diagnosis import RunData, SeriesData
 HERE = Path(__file__).resolve().parent
 TRACES = HERE / "traces"
 LABELS = Path("labels.json")
-DRAWS = {0: "tuning", 200: "tuning", 400: "held-out"}  # seed offset -> split
+# seed offset -> split
+DRAWS = {0: "tuning", 200: "tuning", 400: "tuning", 600: "held-out", 800: "held-out"}
 SPLITS = ("tuning", "held-out")
 TUNING = TRACES / "d0"  # the draw tests read
 _F32_MAX = 1e37  # larger finite values are kept as float64 (float32 would make them Inf)
