@@ -12,6 +12,7 @@ import time
 import urllib.error
 
 import pytest
+import sqlalchemy
 
 import client_sdk
 from tests.e2e.procs import celery_worker, get_json, losslens_server, redis_server, wait_for
@@ -111,3 +112,43 @@ def test_ingest_goes_on_while_redis_is_down_and_diagnoses_catch_up(fresh_pg, tmp
             time.sleep(0.3)
         run.finish(timeout=30)
         assert get_json(f"{url}/api/v1/runs/{run.id}")["num_points"] == step
+
+
+def test_a_run_whose_task_always_fails_does_not_stop_the_worker(fresh_pg, tmp_path):
+    """A poison run (its stored chunks no longer decode): its task fails, is not retried
+    forever, and the same worker process goes on diagnosing the other runs."""
+    with (
+        redis_server(tmp_path) as redis,
+        celery_worker(fresh_pg, redis.url, tmp_path) as worker,
+        losslens_server(fresh_pg, tmp_path, broker_url=redis.url) as url,
+    ):
+        spool = str(tmp_path / "spool")
+        bad = client_sdk.Run(project="e2e", name="poison", url=url, spool_dir=spool)
+        for step in range(100):
+            bad.log({"loss": 1.0}, step=step)
+        wait_for(lambda: _num_points(url, bad.id) == 100, 30, "the poison run's points stored")
+        engine = sqlalchemy.create_engine(fresh_pg)
+        with engine.begin() as conn:
+            changed = conn.execute(
+                sqlalchemy.text(
+                    "UPDATE chunks SET steps = :junk WHERE series_id IN "
+                    "(SELECT id FROM series WHERE run_id = :run)"
+                ),
+                {"junk": b"\xff" * 7, "run": bad.id},
+            ).rowcount
+        engine.dispose()
+        assert changed >= 1
+        bad.log({"loss": 1.0}, step=100)  # a new batch: its diagnosis is dispatched again
+        log = tmp_path / "worker.log"
+        wait_for(lambda: b"unknown chunk codec" in log.read_bytes(), 60,
+                 "the poison run's task to fail in the worker")
+
+        good = client_sdk.Run(project="e2e", name="after-poison", url=url, spool_dir=spool)
+        _log_diverging(good, 0, 200)
+        wait_for(lambda: "nan_loss" in _kinds(url, good.id), 60, "the next run diagnosed")
+        assert worker.poll() is None, "the worker process died"
+        good.finish(timeout=30)
+        bad.finish(timeout=30)
+        # one failure per dispatch (new points, the final one), never a retry loop
+        failures = log.read_text().count("unknown chunk codec 255')")
+        assert 1 <= failures <= 5, f"the poison run's task failed {failures} times"
