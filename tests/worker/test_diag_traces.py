@@ -72,3 +72,64 @@ def test_silent_before_the_fault(kind, name):
     onset = LABELS[name]["onset"]
     assert RULES[kind](run.until(onset - 1)) == []
     assert RULES[kind](run)
+
+
+def _with_batch_size(run, batch_size):
+    config = {k: v for k, v in run.config.items() if k != "batch_size"}
+    if batch_size is not None:
+        config["batch_size"] = batch_size
+    return type(run)(run.series, config, run.total_steps)
+
+
+def test_batch_variance_sees_batches_of_one_in_the_first_5_percent():
+    run = tracefile.load_run("bv-bs1-adam-mlp")
+    early = run.until(75)  # 5% of the run: the loss is still at 95% of its start
+    (f,) = RULES["batch_variance"](early)
+    assert f.evidence["batch_size"] == 1 and "Batches of 1" in f.title
+    # Without the configured batch size the band alone waits for the loss to fall.
+    assert RULES["batch_variance"](_with_batch_size(early, None)) == []
+    assert RULES["batch_variance"](_with_batch_size(run, None))
+
+
+def test_batch_variance_small_batch_in_the_config_is_not_enough_alone():
+    """A healthy run whose config claimed batches of 2: its band is not wide enough."""
+    run = _with_batch_size(tracefile.load_run("healthy-mlp-digits-adam-s0"), 2)
+    for cut in range(50, run.last_step + 1, run.last_step // 20):
+        assert RULES["batch_variance"](run.until(cut)) == [], cut
+
+
+@pytest.mark.parametrize("kind,name", [("lr_too_low", "low-sgd1e-3-mlp"),
+                                       ("lr_too_low", "low-adam3e-5-gru"),
+                                       ("not_learning", "notlearn-frozen-cnn"),
+                                       ("not_learning", "notlearn-frozen-mlp")])
+def test_reported_within_a_tenth_of_the_run(kind, name):
+    run = tracefile.load_run(name)
+    assert RULES[kind](run.until(run.last_step // 10 + 1))
+
+
+@pytest.mark.parametrize("kind,name,draw", [("lr_too_low", "dead-negbias-cancer", 200),
+                                            ("not_learning", "bv-bs2-sgd-mlp", 400)])
+def test_no_false_alarm_on_lookalikes(kind, name, draw):
+    # a mostly dead net learns slowly (its layers do not move: not the lr); a batch-2 run
+    # hovers near its start for a while (it has seen few examples yet). Both fired once.
+    run = tracefile.load_run(name, tracefile.draw_dir(draw))
+    for frac in (0.1, 0.2, 0.5, 0.8, 1.0):
+        assert RULES[kind](run.until(int(frac * run.last_step))) == []
+
+
+def test_lr_oscillation_reported_after_four_evaluations():
+    # validation every 5% of the run: 0.44, 0.30, 0.19, 0.26 by 15% of it; a healthy run on
+    # the same data falls smoothly there
+    run = tracefile.load_run("osc-adam0.1-moons-s1")
+    (f,) = RULES["lr_oscillation"](run.until(150))
+    assert "back and forth" in f.title
+    healthy = tracefile.load_run("healthy-mlp-moons-adam-s0")
+    for frac in (0.15, 0.2, 0.3, 0.5, 1.0):
+        assert RULES["lr_oscillation"](healthy.until(int(frac * healthy.last_step))) == []
+
+
+def test_early_plateau_drifting_a_little_after_a_very_fast_drop():
+    # plateau at 0.2 for 95% of the run, drifting ~15% down: flat next to the first 3% of
+    # the run, where it fell from ln(2); healthy runs on moons still fall at 1-9% of it
+    (f,) = RULES["early_plateau"](tracefile.load_run("plateau-adam0.03-moons-s8"))
+    assert f.evidence["flat_drop"] > 0.1 and f.evidence["slope_ratio"] < 0.005

@@ -3,7 +3,10 @@
 Tip: seeds/002 (too high a learning rate makes the loss shoot up).
 The smoothed loss (bucket medians) must have undone at least half of the progress the run
 had made (or doubled, for a run that never made progress), and stayed there for the whole
-recent window: one bad batch or a transient bump is not divergence.
+recent window: one bad batch or a transient bump is not divergence. The best level it is
+measured from is a level too (the lowest running median of 3 buckets, so at least two
+neighbouring buckets held it): with tiny batches one lucky bucket of easy samples dips far
+below the curve, and everything after it would look like a rise.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ def rule(run: RunData) -> list[Finding]:
     if k >= len(med) - 2:
         return []
     before, recent = med[:-k], med[-k:]
-    ibest = int(np.argmin(before))
-    best = float(before[ibest])
+    # running median of 3 buckets (centres 1..n-2): a single low bucket is not a level
+    level = np.median(np.stack([before[:-2], before[1:-1], before[2:]]), axis=0)
+    ibest = 1 + int(np.argmin(level))
+    best = float(level[ibest - 1])
     start = max(c.start, float(med[0]))
     threshold = best + max(LOST_PROGRESS * (start - best), RISE_OVER_BEST * best)
     if start <= 0 or float(recent.min()) <= threshold:

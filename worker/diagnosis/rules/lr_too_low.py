@@ -8,6 +8,14 @@ removed only a small part of the start level, and batch noise is small against t
 Silent while a logged `lr` is still warming up or has been decayed (the schedule, not the
 learning rate's size, shapes the curve then), and when `val/loss` does not improve along
 with the training loss (memorising noise is slow and straight too, but is not_learning's).
+
+With `update_ratio/<module>` (from `watch(model)`) the layers say it directly, and earlier:
+when every layer moves but the typical update is well under the common 1e-3 of its weights
+per step, a smooth loss that has removed little of its start and never rose above it is
+enough after FAST_MIN_STEPS (in their first 100-300 steps healthy runs on hard data and
+runs on shuffled labels look as slow and straight, but their updates are of the common size).
+When a layer does not move at all (dead units, parameters the optimizer does not hold), a
+larger learning rate is not the cure: silent (dead_relu's and not_learning's findings).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import numpy as np
 
 from worker.diagnosis.curve import curve, lr_spread
 from worker.diagnosis.findings import Finding, lr_advice, num, pct, step
+from worker.diagnosis.rules._layers import early
 from worker.diagnosis.rules._val import val_swing
 from worker.diagnosis.series import RunData
 
@@ -30,12 +39,37 @@ MIN_SIGNIFICANCE = 5.0  # drop >= 5x the noise of a third's level estimate
 LR_STEADY = 2.0  # logged lr varies less than this factor over the run
 MIN_VAL_SHARE = 0.3  # with val/loss: its trend fell by >= 30% of the training loss's progress
 MIN_VAL_STEADY = 10.0  # ...and by >= 10x its scatter around that trend (a steady fall)
+# With update ratios (update/weight per step, logged every few steps by watch(model)):
+UPDATES_EARLY = 0.3  # read each module's ratios over the first 30% of their points so far
+UPDATES_MIN_POINTS = 5  # per module (after the first update, optimizer state warming up)
+LOW_UPDATES = 5e-4  # median module ratio < 5e-4, half the common 1e-3 (low-lr runs here:
+#                     6e-5 to 3e-4; healthy runs >= 2.5e-3 in their first 10%)
+FAST_MIN_STEPS = 50  # then this many steps suffice...
+MAX_PEAK = 0.1  # ...if the smoothed loss never rose > 10% above its start (a loss thrown up
+#                 by big steps that then killed the net also updates little afterwards)
+
+
+def _updates(run: RunData) -> dict | None:
+    """Median early update ratio per module (None without enough of them)."""
+    med = {}
+    for module, s in run.with_prefix("update_ratio/").items():
+        win = early(s, UPDATES_EARLY, UPDATES_MIN_POINTS + 1)
+        if win is not None and win[1].size > UPDATES_MIN_POINTS:
+            med[module] = float(np.median(win[1][1:]))
+    return med or None
 
 
 def measure(run: RunData) -> dict | None:
-    """Progress, straightness and noise of the whole run, or None without data."""
+    """Progress, straightness and noise of the whole run (and the layers' update ratios),
+    or None without data."""
     c = curve(run, "loss")
-    if c is None or len(c.b) < MIN_BUCKETS or c.span < MIN_STEPS:
+    if c is None or len(c.b) < MIN_BUCKETS:
+        return None
+    ratios = _updates(run)
+    typical = float(np.median(list(ratios.values()))) if ratios else None
+    stalled = sorted(k for k, v in ratios.items() if v <= 0) if ratios else []
+    fast = typical is not None and not stalled and typical < LOW_UPDATES
+    if c.span < (FAST_MIN_STEPS if fast else MIN_STEPS):
         return None
     if lr_spread(run, c.first_step, c.last_step) > LR_STEADY:
         return None
@@ -51,6 +85,8 @@ def measure(run: RunData) -> dict | None:
             "straightness": last / first if first > 0 else 0.0,
             "noise": noise / now if now > 0 else float("inf"),
             "significance": (a - d) / (noise / np.sqrt(per_third)) if noise > 0 else float("inf"),
+            "peak": float(c.b.median.max()) / start - 1.0 if start > 0 else float("inf"),
+            "update_ratio": typical, "stalled": stalled, "fast": fast,
             "first_step": c.first_step, "last_step": c.last_step}
 
 
@@ -62,15 +98,28 @@ def _val_follows(run: RunData, first_step: int, progress: float) -> bool:
     return -trend >= MIN_VAL_SHARE * progress and -trend >= MIN_VAL_STEADY * swing
 
 
+def _fires(run: RunData, m: dict) -> bool:
+    if m["stalled"] or m["progress"] > MAX_PROGRESS or m["noise"] > MAX_NOISE:
+        return False
+    if m["fast"]:
+        return m["peak"] <= MAX_PEAK
+    return (m["progress"] >= MIN_PROGRESS and m["straightness"] >= MIN_STRAIGHTNESS
+            and m["significance"] >= MIN_SIGNIFICANCE
+            and _val_follows(run, m["first_step"], m["progress"]))
+
+
 def rule(run: RunData) -> list[Finding]:
-    """Fire on a slow, straight, smooth descent."""
+    """Fire on a slow, straight, smooth descent (earlier when the layers update little)."""
     m = measure(run)
-    if m is None or not (MIN_PROGRESS <= m["progress"] <= MAX_PROGRESS
-                         and m["straightness"] >= MIN_STRAIGHTNESS
-                         and m["noise"] <= MAX_NOISE and m["significance"] >= MIN_SIGNIFICANCE
-                         and _val_follows(run, m["first_step"], m["progress"])):
+    if m is None or not _fires(run, m):
         return []
-    title = (f"Loss falling slowly and in a straight line: {num(m['start'])} to {num(m['now'])} "
-             f"({pct(m['progress'])}) over {step(m['last_step'] - m['first_step'])} steps")
+    span = step(m["last_step"] - m["first_step"])
+    if m["fast"]:
+        title = (f"Updates far too small: {num(m['update_ratio'])} of the weights per step "
+                 f"(about 1e-3 is usual), loss {num(m['start'])} to {num(m['now'])} "
+                 f"({pct(m['progress'])}) over {span} steps")
+    else:
+        title = (f"Loss falling slowly and in a straight line: {num(m['start'])} to "
+                 f"{num(m['now'])} ({pct(m['progress'])}) over {span} steps")
     rec = f"{lr_advice(run, 10.0, 'Raise')} (try 3-10x higher, watching for instability)."
     return [Finding(KIND, "warning", m["first_step"], m["last_step"], None, title, rec, m)]

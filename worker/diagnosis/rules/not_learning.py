@@ -6,6 +6,10 @@ that is divergence) and shows no steady descent either (a slow, steady one is
 lr_too_low's). With `val/loss`, a validation loss that never improves on its first
 evaluation while training goes on (the net memorises, learns nothing general: shuffled or
 wrong labels) is the same finding.
+Judged once the net has seen enough examples: MIN_STEPS batches of REF_BATCH or more, and
+proportionally more steps for smaller batches (`batch_size` in the config): a batch-2 run
+has seen 16x fewer examples by the same step, and its loss still hovers near the start
+where a batch-32 run would have moved. Without `batch_size`, NO_BATCH_MIN_STEPS.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from worker.diagnosis.series import RunData
 
 KIND = "not_learning"
 MIN_BUCKETS = 15  # smoothed points needed
-MIN_STEPS = 100  # and this many steps
+MIN_STEPS = 50  # and this many steps at a batch size of REF_BATCH or more...
+REF_BATCH = 32  # ...or MIN_STEPS x REF_BATCH examples at smaller batches (e.g. 800 steps at 2)
+NO_BATCH_MIN_STEPS = 100  # without `batch_size` in the config
 MAX_PROGRESS = 0.1  # the smoothed loss never went >= 10% below its start
 MAX_TREND = 5.0  # and its trend fell by < 5x the scatter of the smoothed loss around it
 MAX_RISE = 0.2  # nor is it now >= 20% above it
@@ -28,10 +34,18 @@ MAX_VAL_PROGRESS = 0.03  # best validation loss within 3% of the first...
 MAX_VAL_FALL = 0.01  # ...and its trend over the run falls by < 1% (no slow improvement)
 
 
+def min_steps(run: RunData) -> float:
+    """Steps needed before a verdict: fewer examples seen per step need more steps."""
+    bs = run.config.get("batch_size")
+    if not isinstance(bs, (int, float)) or isinstance(bs, bool) or not bs > 0:
+        return NO_BATCH_MIN_STEPS
+    return MIN_STEPS * max(1.0, REF_BATCH / float(bs))
+
+
 def measure(run: RunData) -> dict | None:
     """Best progress of the training loss and of the validation loss, or None."""
     c = curve(run, "loss")
-    if c is None or len(c.b) < MIN_BUCKETS or c.span < MIN_STEPS:
+    if c is None or len(c.b) < MIN_BUCKETS or c.span < min_steps(run):
         return None
     start = max(c.start, float(c.b.median[0]))
     if start <= 0:
@@ -46,7 +60,7 @@ def measure(run: RunData) -> dict | None:
     out["trend"] = fall / scatter if scatter > 0 else (np.inf if fall > 0 else 0.0)
     v = val_curve(run, MIN_EVALS)
     trend = val_swing(run, c.first_step)
-    if v is not None and v.first > 0 and v.span >= MIN_STEPS and trend is not None:
+    if v is not None and v.first > 0 and v.span >= min_steps(run) and trend is not None:
         out.update(val_first=v.first, val_best=v.best, val_progress=(v.first - v.best) / v.first,
                    val_trend=trend[1])
     return out

@@ -5,6 +5,9 @@ means overfitting). Needs `val/loss` and `loss`. Since the best validation step,
 validation loss must have risen (for the last three evaluations, not in one bump), by
 more than its own evaluation-to-evaluation noise allows, while the training loss kept
 falling and the gap between the two grew: the net memorises its training set.
+A steady rise (nearly every evaluation since the best above all before it, over at least
+5 evaluations) is evidence in itself, so it needs a smaller rise (12%, above the 10% where
+the labels' gray zone starts) than a bumpy one (15%).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ KIND = "overfitting"
 MIN_EVALS_AFTER = 3  # evaluations after the best one
 MIN_RISE = 0.15  # validation loss >= 15% above its best, now and for the last 3 evaluations...
 MIN_RISE_NOISE = 4.0  # ...and >= 4x its evaluation-to-evaluation noise (self-normalised)
+STEADY_EVALS = 5  # or, over >= 5 evaluations after the best,
+STEADY_TAU = 0.8  # a steady rise (Kendall's tau of the evaluations from the best on >= 0.8)
+STEADY_RISE = 0.12  # of >= 12% (now and for the last 3 evaluations; noise test as above)
 MIN_GAP_GROWTH = 0.1  # the val-train gap grew by >= 10% of the best validation loss
 MIN_TRAIN_FALL = 1.5  # and the training loss fell >= 1.5x since the best validation step
 
@@ -40,17 +46,27 @@ def measure(run: RunData) -> dict | None:
         return None
     return {"best_val": v.best, "best_step": v.best_step, "val_now": v.now,
             "rise": (v.now - v.best) / v.best, "sustained": v.worse_recently,
-            "noise": v.noise, "undone": v.undone,
+            "noise": v.noise, "undone": v.undone, "evals_after": int(after.sum()),
+            "rising": v.rising,
             "train_at_best": train_best, "train_now": train_now,
             "gap_growth": ((v.now - train_now) - (v.best - train_best)) / v.best,
             "last_step": int(v.steps[-1])}
 
 
+def val_rose(m: dict) -> bool:
+    """The validation loss rose beyond its noise: by MIN_RISE, or by STEADY_RISE steadily."""
+    if m["sustained"] < MIN_RISE_NOISE * m["noise"]:
+        return False
+    floor = MIN_RISE
+    if m["evals_after"] >= STEADY_EVALS and m["rising"] >= STEADY_TAU:
+        floor = STEADY_RISE
+    return m["rise"] >= floor and m["sustained"] >= floor
+
+
 def rule(run: RunData) -> list[Finding]:
     """Fire when validation rises, training does not, and the gap widens."""
     m = measure(run)
-    if m is None or not (m["rise"] >= MIN_RISE and m["sustained"] >= MIN_RISE
-                         and m["sustained"] >= MIN_RISE_NOISE * m["noise"]
+    if m is None or not (val_rose(m)
                          and m["train_now"] * MIN_TRAIN_FALL <= m["train_at_best"]
                          and m["gap_growth"] >= MIN_GAP_GROWTH):
         return []
