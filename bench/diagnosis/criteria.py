@@ -45,6 +45,12 @@ same level of the draw's healthy runs on the same data set (their median): >= PL
 (1.3x) is a plateau, under PLATEAU_NO (1.15x) the run reached what healthy runs reach (the
 fault did not show), gray between. 1.15x is about twice the spread of the healthy runs'
 final levels between seeds here.
+
+dead_relu (RULES.md: "a large fraction of a ReLU layer's outputs are exactly zero ... and it
+does not recover"), a check of the injection only: some `act_zero_frac/<layer>` stays >=
+DEAD_YES (90%) for >= DEAD_RECORDS (5) consecutive records. Gray when it reached 90% but
+never held it (e.g. the net went to NaN first: NaN activations are not zeros, and nan_loss
+is then what the run shows); no when it never reached it.
 """
 
 from __future__ import annotations
@@ -63,8 +69,10 @@ EXPLODE_NO = 10.0
 PLATEAU_YES = 1.3
 PLATEAU_NO = 1.15
 FINAL_SHARE = 0.2
+DEAD_YES = 0.9
+DEAD_RECORDS = 5
 # criteria that check an injection, never add a kind
-CHECK_ONLY = ("exploding_gradients", "early_plateau")
+CHECK_ONLY = ("exploding_gradients", "early_plateau", "dead_relu")
 
 
 def _val_rise(run: RunData) -> tuple[float, int, int] | None:
@@ -138,6 +146,19 @@ def _explode_verdict(run: RunData, onset: int | None) -> str:
     return "yes" if peak >= EXPLODE_YES * ref else ("gray" if peak >= EXPLODE_NO * ref else "no")
 
 
+def _dead_verdict(run: RunData) -> str:
+    reached = False
+    for s in run.with_prefix("act_zero_frac/").values():
+        dead = np.nan_to_num(s.values, nan=0.0) >= DEAD_YES
+        reached |= bool(dead.any())
+        # longest stretch of consecutive dead records
+        edges = np.diff(np.concatenate([[0], dead.astype(np.int8), [0]]))
+        runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+        if runs.size and int(runs.max()) >= DEAD_RECORDS:
+            return "yes"
+    return "gray" if reached else "no"
+
+
 def final_level(run: RunData) -> float | None:
     """Median of the last FINAL_SHARE of the finite training-loss points (None if few)."""
     s = run.get("loss")
@@ -166,7 +187,8 @@ def verdicts(run: RunData, onset: int | None,
     out = {"overfitting": _rise_verdict(run, True),
            "early_stopping_point": _rise_verdict(run, False),
            "nan_loss": _nan_verdict(run),
-           "exploding_gradients": _explode_verdict(run, onset)}
+           "exploding_gradients": _explode_verdict(run, onset),
+           "dead_relu": _dead_verdict(run)}
     if reference is not None:
         out["early_plateau"] = _plateau_verdict(run, reference)
     return out

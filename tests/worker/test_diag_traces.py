@@ -133,3 +133,11 @@ def test_early_plateau_drifting_a_little_after_a_very_fast_drop():
     # the run, where it fell from ln(2); healthy runs on moons still fall at 1-9% of it
     (f,) = RULES["early_plateau"](tracefile.load_run("plateau-adam0.03-moons-s8"))
     assert f.evidence["flat_drop"] > 0.1 and f.evidence["slope_ratio"] < 0.005
+
+
+def test_divergence_not_fooled_by_batch_size_one_swings():
+    """Batch-1 bucket medians swing 3x from bucket to bucket at 3 points a bucket; the best
+    level is a median of >= 30 batch losses, so one lucky stretch is not a best to rise from
+    (this prefix of a tuning run fired before)."""
+    run = tracefile.load_run("bv-bs1-adam-mlp", tracefile.draw_dir(600)).until(225)
+    assert RULES["divergence"](run) == []

@@ -6,7 +6,10 @@ had made (or doubled, for a run that never made progress), and stayed there for 
 recent window: one bad batch or a transient bump is not divergence. The best level it is
 measured from is a level too (the lowest running median of 3 buckets, so at least two
 neighbouring buckets held it): with tiny batches one lucky bucket of easy samples dips far
-below the curve, and everything after it would look like a rise.
+below the curve, and everything after it would look like a rise. When buckets hold only a
+few points (a short run so far, or sparse logging) the running median widens to span
+BEST_POINTS batch losses and the recent window RECENT_POINTS, so a batch-size-1 run's
+bucket medians (which swing 3x from bucket to bucket) cannot fake a best level.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ KIND = "divergence"
 MIN_BUCKETS = 10  # smoothed points needed before judging
 RECENT_FRAC = 0.05  # the recent window: the last 5% of the run so far...
 RECENT_BUCKETS = 3  # ...and at least 3 buckets
+BEST_POINTS = 30  # the best level spans >= 30 batch losses...
+RECENT_POINTS = 15  # ...and the recent window >= 15
 LOST_PROGRESS = 0.5  # rise >= this share of (start level - best level)
 RISE_OVER_BEST = 1.0  # and rise >= this multiple of the best level (doubling)
 CRITICAL_OVER_START = 2.0  # critical when the loss is now this many times its start level
@@ -32,14 +37,17 @@ def rule(run: RunData) -> list[Finding]:
     if c is None or len(c.b) < MIN_BUCKETS:
         return []
     med = c.b.median
-    k = max(RECENT_BUCKETS, int(np.sum(c.b.step >= c.at_frac(1.0 - RECENT_FRAC))))
-    if k >= len(med) - 2:
+    per_bucket = max(1.0, float(np.median(c.b.count)))
+    span = max(3, int(np.ceil(BEST_POINTS / per_bucket)))  # buckets making the best level
+    k = max(RECENT_BUCKETS, int(np.ceil(RECENT_POINTS / per_bucket)),
+            int(np.sum(c.b.step >= c.at_frac(1.0 - RECENT_FRAC))))
+    if k >= len(med) - span + 1:
         return []
     before, recent = med[:-k], med[-k:]
-    # running median of 3 buckets (centres 1..n-2): a single low bucket is not a level
-    level = np.median(np.stack([before[:-2], before[1:-1], before[2:]]), axis=0)
-    ibest = 1 + int(np.argmin(level))
-    best = float(level[ibest - 1])
+    # running median over `span` buckets: a single low bucket is not a level
+    level = np.median(np.lib.stride_tricks.sliding_window_view(before, span), axis=1)
+    ibest = span // 2 + int(np.argmin(level))
+    best = float(level[ibest - span // 2])
     start = max(c.start, float(med[0]))
     threshold = best + max(LOST_PROGRESS * (start - best), RISE_OVER_BEST * best)
     if start <= 0 or float(recent.min()) <= threshold:
