@@ -374,3 +374,16 @@ def test_lr_decay_to_zero_before_the_planned_end():
     late = run_of(healthy_points(1000), total_steps=1000)
     assert kinds(replace(late, lr=(t, 5e-4 * (1 + np.cos(np.pi * t / 999)))),
                  "lr_decay_too_early") == []
+
+
+def test_overfitting_needs_a_training_loss_below_its_start():
+    # the net blew up right after step 0 (training losses of 1e6 around the best
+    # validation step) and came back to chance while validation exploded: nothing was
+    # memorised, so it is not overfitting (divergence and nan rules speak for it)
+    t = np.arange(700)
+    train = np.where((t > 5) & (t < 40), 1e6, 2.3 + 0.02 * np.sin(t))
+    tv = np.arange(0, 700, 20)
+    val = np.where(tv == 0, 2.22, 2.3 * 10.0 ** (tv / 50.0))
+    run = run_of({"loss": (t, train), "val/loss": (tv, val)},
+                 {"n_classes": 10, "batch_size": 32, "loss": "cross_entropy"})
+    assert kinds(run, "overfitting") == []

@@ -28,6 +28,7 @@ STEADY_TAU = 0.8  # a steady rise (Kendall's tau of the evaluations from the bes
 STEADY_RISE = 0.12  # of >= 12% (now and for the last 3 evaluations; noise test as above)
 MIN_GAP_GROWTH = 0.1  # the val-train gap grew by >= 10% of the best validation loss
 MIN_TRAIN_FALL = 1.5  # and the training loss fell >= 1.5x since the best validation step
+#                      (and is >= 1.5x below its start level)
 
 
 def measure(run: RunData) -> dict | None:
@@ -48,7 +49,7 @@ def measure(run: RunData) -> dict | None:
             "rise": (v.now - v.best) / v.best, "sustained": v.worse_recently,
             "noise": v.noise, "undone": v.undone, "evals_after": int(after.sum()),
             "rising": v.rising,
-            "train_at_best": train_best, "train_now": train_now,
+            "train_at_best": train_best, "train_now": train_now, "train_start": c.start,
             "gap_growth": ((v.now - train_now) - (v.best - train_best)) / v.best,
             "last_step": int(v.steps[-1])}
 
@@ -68,6 +69,9 @@ def rule(run: RunData) -> list[Finding]:
     m = measure(run)
     if m is None or not (val_rose(m)
                          and m["train_now"] * MIN_TRAIN_FALL <= m["train_at_best"]
+                         # below its start too: a net that blew up around the best step
+                         # and came back to chance has memorised nothing
+                         and m["train_now"] * MIN_TRAIN_FALL <= m["train_start"]
                          and m["gap_growth"] >= MIN_GAP_GROWTH):
         return []
     title = (f"Overfitting: validation loss up {pct(m['rise'])} since its best "
