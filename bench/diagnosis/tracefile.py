@@ -19,7 +19,7 @@ TRACES = HERE / "traces"
 LABELS = Path("labels.json")
 # seed offset -> split
 DRAWS = {0: "tuning", 200: "tuning", 400: "tuning", 600: "tuning", 800: "tuning",
-         1000: "held-out", 1200: "held-out"}
+         1000: "tuning", 1200: "tuning", 1400: "held-out", 1600: "held-out"}
 SPLITS = ("tuning", "held-out")
 TUNING = TRACES / "d0"  # the draw tests read
 _F32_MAX = 1e37  # larger finite values are kept as float64 (float32 would make them Inf)
