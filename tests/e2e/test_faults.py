@@ -31,7 +31,12 @@ STEPS = 1500
 
 
 def _stream(url: str, spool: str, runs: list, stop_at: int = STEPS) -> None:
-    settings = client_sdk.Settings.from_env().with_overrides(url=url, backoff_max=0.5)
+    # finish() keeps trying until its timeout: by default it gives up after a few failures
+    # in a row when everything left is spooled, and under load the restarted server can
+    # take longer than that to come back (the points would wait for `losslens sync`)
+    settings = client_sdk.Settings.from_env().with_overrides(
+        url=url, backoff_max=0.5, finish_attempts=1_000_000
+    )
     run = client_sdk.Run(project="faults", settings=settings, spool_dir=spool)
     runs.append(run)
     for step in range(stop_at):
