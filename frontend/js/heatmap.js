@@ -94,7 +94,17 @@ export class LayerChart extends LineChart {
   traces() {
     if (this.mode !== "heatmap") return super.traces();
     const [lo, hi] = this.view.state.range || this.extent();
-    const cols = this.columns();
+    // no more columns than records in view: layers logged every N steps would otherwise
+    // leave N-1 empty columns between records (thin stripes instead of cells)
+    let records = 1;
+    for (const spec of this.specs) {
+      const s = this.series(spec);
+      if (!s) continue;
+      let n = 0;
+      for (let i = lowerBound(s.steps, lo); i < s.steps.length && s.steps[i] <= hi; i++) n++;
+      records = Math.max(records, n);
+    }
+    const cols = Math.min(this.columns(), records);
     const width = Math.max(1, (hi - lo + 1) / cols);
     const centers = Array.from({ length: cols }, (_, c) => lo + (c + 0.5) * width);
     const scale = this.info.scale;

@@ -72,6 +72,26 @@ def test_draws_loss_val_lr_nan_markers_and_layer_heatmap(page, live_server):
     assert len(by_name(chart_data(page, "main"))["loss: NaN ×1"]["x"]) == 1
 
 
+def test_layers_logged_every_10_steps_fill_their_cells(page, live_server):
+    project = new_project()
+    run = live_server.new_run(project, "sparse-layers")
+    steps = list(range(250))
+    every10 = steps[::10]
+    live_server.post_points(
+        run,
+        {
+            "loss": (steps, [2.0 - s / 200 for s in steps]),
+            "grad_norm/fc1": (every10, [1.0] * len(every10)),
+            "grad_norm/fc2": (every10, [0.1] * len(every10)),
+        },
+    )
+    open_page(page, live_server, f"/run/{run}", ready(run))
+    heat = chart_data(page, "layer:grad_norm")[0]
+    assert len(heat["x"]) <= len(every10)  # one column per record at most
+    empty = sum(v is None for row in heat["z"] for v in row)
+    assert empty == 0, f"{empty} empty cells between records"
+
+
 def test_diagnosis_band_and_click_zooms_there(page, live_server):
     project = new_project()
     run = live_server.new_run(project, "diverging")
