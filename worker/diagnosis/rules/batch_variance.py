@@ -100,15 +100,14 @@ def rule(run: RunData) -> list[Finding]:
                  f"{num(m['low'], 2)}x it (since step {step(m['window_start'])})")
         start = m["window_start"]
     elif "skew" in m and m["width"] >= MIN_WIDTH:
-        title = (f"Batch losses spread widely around {num(m['level'])}: batch-to-batch noise, "
-                 f"relative to the level, is {num(m['width'], 2)}x the relative fall of the "
-                 f"loss so far (since step {step(m['window_start'])})")
+        title = (f"Batch losses spread widely around {num(m['level'])}: batch-to-batch noise "
+                 f"is {num(m['width'], 2)}x what the loss's fall so far explains "
+                 f"(since step {step(m['window_start'])})")
         start = m["window_start"]
     elif m.get("width_all", 0.0) >= MIN_WIDTH_SMALL:
-        title = (f"Batches of {bs} give a wide band of losses: batch-to-batch noise "
-                 f"{num(100 * m['noise_all'], 2)}% of the level {num(m['level_all'])}, "
-                 f"{num(m['width_all'], 2)}x the relative fall of the loss so far "
-                 f"(since step {step(m['start_all'])})")
+        title = (f"Batches of {bs} give a wide band of losses: batch-to-batch noise is "
+                 f"{num(100 * m['noise_all'], 2)}% of the loss ({num(m['level_all'])}) "
+                 f"since step {step(m['start_all'])}")
         start = m["start_all"]
     else:
         return []
