@@ -92,13 +92,20 @@ def _val_rise(run: RunData) -> tuple[float, int, int] | None:
     return (float(y[-3:].min()) - best) / best, y.size - 1 - i, int(steps[i])
 
 
-def _train_fell(run: RunData, best_step: int) -> bool:
+def _loss_points(run: RunData) -> tuple[np.ndarray, np.ndarray] | None:
+    """The finite training-loss points, or None when fewer than 10."""
     s = run.get("loss")
     if s is None:
-        return False
+        return None
     steps, y = s.finite_points()
-    if y.size < 10:
+    return (steps, y) if y.size >= 10 else None
+
+
+def _train_fell(run: RunData, best_step: int) -> bool:
+    pts = _loss_points(run)
+    if pts is None:
         return False
+    steps, y = pts
     span = max(1, int(steps[-1] - steps[0]))
     near = np.abs(steps - best_step) <= 0.05 * span
     if not near.any():
@@ -161,12 +168,10 @@ def _dead_verdict(run: RunData) -> str:
 
 def final_level(run: RunData) -> float | None:
     """Median of the last FINAL_SHARE of the finite training-loss points (None if few)."""
-    s = run.get("loss")
-    if s is None:
+    pts = _loss_points(run)
+    if pts is None:
         return None
-    _, y = s.finite_points()
-    if y.size < 10:
-        return None
+    y = pts[1]
     return float(np.median(y[-max(3, int(y.size * FINAL_SHARE)):]))
 
 
