@@ -117,6 +117,27 @@ def test_no_false_alarm_on_lookalikes(kind, name, draw):
         assert RULES[kind](run.until(int(frac * run.last_step))) == []
 
 
+@pytest.mark.parametrize("kind,name,draw", [
+    # training fell only 1.3-1.5x after the best validation step (already near zero there)
+    ("overfitting", "healthy-mlp-cancer-adam-s1", 1000),
+    ("overfitting", "healthy-mlp-wine-adam-s2", 1200),
+    # the first evaluation (step 0, after the net had learned moons) was the best
+    ("early_stopping_point", "overfit-moons60", 1000)])
+def test_validation_rise_reported_on_later_draws(kind, name, draw):
+    assert RULES[kind](tracefile.load_run(name, tracefile.draw_dir(draw)))
+
+
+def test_not_learning_quiet_on_a_slow_start_and_on_memorisation():
+    # 15% flipped labels: 5-8% below the start for the first 50-70 steps (it fired at 70)
+    run = tracefile.load_run("healthy-mlp-hard-adam-s2", tracefile.draw_dir(1200))
+    for cut in range(50, 141, 2):
+        assert RULES["not_learning"](run.until(cut)) == [], cut
+    # validation never beat its first evaluation while training memorised 60 examples
+    run = tracefile.load_run("overfit-moons60", tracefile.draw_dir(1000))
+    for frac in (0.1, 0.2, 0.5, 1.0):
+        assert RULES["not_learning"](run.until(int(frac * run.last_step))) == []
+
+
 def test_lr_oscillation_reported_after_four_evaluations():
     # validation every 5% of the run: 0.44, 0.30, 0.19, 0.26 by 15% of it; a healthy run on
     # the same data falls smoothly there
