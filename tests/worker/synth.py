@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.diagnosis import RunData, SeriesData
+from worker.diagnosis import RULES, RunData, SeriesData
 
 LAYERS = ("fc1", "fc2", "out")
+
+
+def kinds(run: RunData, kind: str) -> list:
+    """The findings of rule `kind` on `run` (each checked to be of that kind)."""
+    found = RULES[kind](run)
+    assert all(f.kind == kind for f in found)
+    return found
 
 
 def _s(steps, values) -> SeriesData:

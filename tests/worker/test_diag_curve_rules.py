@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.worker.synth import healthy, healthy_points, replace, run_of, without
+from tests.worker.synth import healthy, healthy_points, kinds, replace, run_of, without
 from worker.diagnosis import RULES, RunData
 from worker.diagnosis.rules import early_plateau, not_learning
 
 CURVE_RULES = ("nan_loss", "divergence", "lr_oscillation", "lr_too_low", "early_plateau",
                "batch_variance", "overfitting", "val_plateau", "not_learning", "loss_at_init",
                "lr_decay_too_early", "early_stopping_point")
-
-
-def kinds(run, kind):
-    found = RULES[kind](run)
-    assert all(f.kind == kind for f in found)
-    return found
 
 
 @pytest.mark.parametrize("kind", CURVE_RULES)

@@ -5,18 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.worker.synth import healthy, healthy_points, replace, run_of
-from worker.diagnosis import RULES
+from tests.worker.synth import healthy, healthy_points, kinds, replace, run_of
 
 LAYER_RULES = ("vanishing_gradients", "exploding_gradients", "dead_relu",
                "saturated_activations", "unscaled_inputs", "symmetric_init", "update_ratio")
 TL = np.arange(0, 1500, 10)
-
-
-def kinds(run, kind):
-    found = RULES[kind](run)
-    assert all(f.kind == kind for f in found)
-    return found
 
 
 @pytest.mark.parametrize("kind", LAYER_RULES)

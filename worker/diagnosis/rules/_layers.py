@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from worker.diagnosis.series import SeriesData
+from worker.diagnosis.series import RunData, SeriesData
 
 
 def window_start(steps: np.ndarray, frac: float, min_points: int) -> int:
@@ -23,6 +25,20 @@ def recent(s: SeriesData, frac: float, min_points: int) -> tuple[np.ndarray, np.
         return None
     i = window_start(steps, frac, min_points)
     return steps[i:], values[i:]
+
+
+def stuck_high(run: RunData, prefix: str, frac: float, min_points: int, level: float,
+               floor: float) -> Iterator[tuple[str, np.ndarray, float, float]]:
+    """(module, window steps, median, minimum) of each `prefix<module>` series whose recent
+    window (see `recent`) has a median >= `level` and never drops below `floor`."""
+    for module, s in run.with_prefix(prefix).items():
+        win = recent(s, frac, min_points)
+        if win is None:
+            continue
+        steps, v = win
+        med, low = float(np.median(v)), float(v.min())
+        if med >= level and low >= floor:
+            yield module, steps, med, low
 
 
 def early(s: SeriesData, frac: float, min_points: int) -> tuple[np.ndarray, np.ndarray] | None:

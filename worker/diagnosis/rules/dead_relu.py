@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from worker.diagnosis.findings import Finding, lr_advice, pct, step
-from worker.diagnosis.rules._layers import recent
+from worker.diagnosis.rules._layers import stuck_high
 from worker.diagnosis.series import RunData
 
 KIND = "dead_relu"
@@ -23,15 +23,9 @@ NEVER_BELOW = 0.8  # ...and it never dropped below 80% in the window (no recover
 def rule(run: RunData) -> list[Finding]:
     """One finding per ReLU layer that is (almost) all zeros."""
     out = []
-    for module, s in run.with_prefix("act_zero_frac/").items():
-        win = recent(s, WINDOW_FRAC, MIN_POINTS)
-        if win is None:
-            continue
-        steps, v = win
-        med, low = float(np.median(v)), float(v.min())
-        if med < DEAD or low < NEVER_BELOW:
-            continue
-        all_steps, all_v = s.finite_points()
+    for module, steps, med, low in stuck_high(run, "act_zero_frac/", WINDOW_FRAC, MIN_POINTS,
+                                              DEAD, NEVER_BELOW):
+        all_steps, all_v = run.series[f"act_zero_frac/{module}"].finite_points()
         since = int(all_steps[np.flatnonzero(all_v < NEVER_BELOW)[-1] + 1]) \
             if (all_v < NEVER_BELOW).any() else int(all_steps[0])
         title = (f"Dead ReLUs in `{module}`: {pct(med)} of its outputs are exactly zero "

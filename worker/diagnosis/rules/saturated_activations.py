@@ -6,10 +6,8 @@ Tips: seeds/002 and seeds/003 (saturating activations kill gradients). Needs
 
 from __future__ import annotations
 
-import numpy as np
-
 from worker.diagnosis.findings import Finding, pct, step
-from worker.diagnosis.rules._layers import recent
+from worker.diagnosis.rules._layers import stuck_high
 from worker.diagnosis.series import RunData
 
 KIND = "saturated_activations"
@@ -22,14 +20,8 @@ NEVER_BELOW = 0.35  # ...and never below 35% in the window (healthy layers: < 30
 def rule(run: RunData) -> list[Finding]:
     """One finding per saturating layer."""
     out = []
-    for module, s in run.with_prefix("act_sat_frac/").items():
-        win = recent(s, WINDOW_FRAC, MIN_POINTS)
-        if win is None:
-            continue
-        steps, v = win
-        med, low = float(np.median(v)), float(v.min())
-        if med < SATURATED or low < NEVER_BELOW:
-            continue
+    for module, steps, med, low in stuck_high(run, "act_sat_frac/", WINDOW_FRAC, MIN_POINTS,
+                                              SATURATED, NEVER_BELOW):
         title = (f"Saturated activations in `{module}`: {pct(med)} of its outputs sit at "
                  f"the bounds since step {step(steps[0])}")
         rec = (f"Use a ReLU-family activation in `{module}`, scale the inputs to mean 0 and "
