@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +108,10 @@ def test_diagnose_on_a_healthy_run_says_nothing_loud():
     errors: list[RuleError] = []
     assert [f for f in diagnose(healthy(), errors=errors) if f.severity != "info"] == []
     assert errors == []
+
+
+def test_every_kind_is_documented_for_users():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "diagnoses.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`") for line in doc.splitlines()
+            if line.startswith("| `")}
+    assert rows == set(RULES)
