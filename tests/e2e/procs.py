@@ -38,7 +38,8 @@ def get_json(url: str, timeout: float = 5):
         return json.load(r)
 
 
-def _up(url: str) -> bool:
+def server_up(url: str) -> bool:
+    """True when ``url``'s /healthz answers."""
     try:
         get_json(url + "/healthz", timeout=1)
         return True
@@ -105,7 +106,8 @@ def redis_server(tmp: Path) -> Iterator[Redis]:
         r.stop()
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def spawn_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``losslens <args>`` as a child process, its output appended to ``log``."""
     out = open(log, "ab")  # noqa: SIM115 - kept open for the child's lifetime
     try:
         return subprocess.Popen(
@@ -117,6 +119,24 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         )
     finally:
         out.close()
+
+
+def create_key(project: str, scope: str, *, database_url: str | None = None,
+               env: dict[str, str] | None = None) -> str:
+    """A key made as an operator does: ``losslens keys create`` (plaintext on stdout)."""
+    args = ["keys", "create", "--project", project, "--scope", scope]
+    if database_url is not None:
+        args += ["--database-url", database_url]
+    out = subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[0]
 
 
 @contextlib.contextmanager
@@ -136,14 +156,14 @@ def losslens_server(
         "LOSSLENS_LOG_LEVEL": "info",
         **(env or {}),
     }
-    proc = _spawn(
+    proc = spawn_cli(
         ["serve", "--port", str(port), "--database-url", database_url],
         env,
         tmp / f"server-{port}.log",
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(url) or proc.poll() is not None, 60, "the server to start")
+        wait_for(lambda: server_up(url) or proc.poll() is not None, 60, "the server to start")
         assert proc.poll() is None, (tmp / f"server-{port}.log").read_text()[-2000:]
         yield url
     finally:
@@ -154,7 +174,8 @@ def losslens_server(
 @contextlib.contextmanager
 def celery_worker(database_url: str, broker_url: str, tmp: Path) -> Iterator[subprocess.Popen]:
     log = tmp / "worker.log"
-    proc = _spawn(["worker", "--broker-url", broker_url, "--database-url", database_url], {}, log)
+    args = ["worker", "--broker-url", broker_url, "--database-url", database_url]
+    proc = spawn_cli(args, {}, log)
     try:
         wait_for(
             lambda: b"ready" in log.read_bytes() or proc.poll() is not None,
@@ -187,12 +208,12 @@ class ServerProc:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = _spawn(
+        self.proc = spawn_cli(
             ["serve", "--port", str(self.port), "--database-url", self.database_url],
             self.env,
             self.log,
         )
-        wait_for(lambda: _up(self.url) or self.proc.poll() is not None, 60, "the server")
+        wait_for(lambda: server_up(self.url) or self.proc.poll() is not None, 60, "the server")
         assert self.proc.poll() is None, self.log.read_text()[-2000:]
 
     def kill(self) -> None:

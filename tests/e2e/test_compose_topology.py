@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 import client_sdk
-from tests.e2e.procs import ROOT, free_port, get_json, redis_server, wait_for
+from tests.e2e.procs import ROOT, create_key, free_port, get_json, redis_server, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -67,28 +67,7 @@ def test_a_run_streams_through_the_compose_topology_and_is_diagnosed(fresh_pg, t
             for k, v in services["server"]["environment"].items()
         }
         env["LOSSLENS_DIAGNOSE_INTERVAL"] = "0.5"
-        full_env = {**os.environ, **env}
-        keys = {}
-        for scope in ("write", "read"):
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "server.cli",
-                    "keys",
-                    "create",
-                    "--project",
-                    "compose",
-                    "--scope",
-                    scope,
-                ],
-                env=full_env,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-                check=True,
-            )
-            keys[scope] = out.stdout.strip()
+        keys = {scope: create_key("compose", scope, env=env) for scope in ("write", "read")}
         port = free_port()
         procs = []
         logs = []

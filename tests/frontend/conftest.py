@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -15,16 +11,12 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.e2e.procs import create_key, free_port, server_up, spawn_cli, wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:
@@ -103,61 +95,21 @@ def start_server(db_path: Path, env: dict[str, str] | None = None) -> LiveServer
     """``losslens serve`` on a free port over a SQLite file; returns once /healthz answers."""
     port = free_port()
     log_path = db_path.with_name(f"server-{port}.log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--database-url",
-                f"sqlite:///{db_path}",
-            ],
-            cwd=REPO,
-            env={**os.environ, "LOSSLENS_LOG_LEVEL": "warning", **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return LiveServer(url, db_path, proc)
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"the server did not start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.1)
-
-
-def create_key(db_path: Path, project: str, scope: str) -> str:
-    """A key made as an operator does: ``losslens keys create`` (plaintext on stdout)."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "keys",
-            "create",
-            "--project",
-            project,
-            "--scope",
-            scope,
-            "--database-url",
-            f"sqlite:///{db_path}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    proc = spawn_cli(
+        ["serve", "--port", str(port), "--database-url", f"sqlite:///{db_path}"],
+        {"LOSSLENS_LOG_LEVEL": "warning", **(env or {})},
+        log_path,
     )
-    return out.stdout.strip().splitlines()[0]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: server_up(url) or proc.poll() is not None, 30, "the server to start")
+    except AssertionError:
+        pass
+    if proc.poll() is not None or not server_up(url):
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the server did not start: {log_path.read_text()[-2000:]}")
+    return LiveServer(url, db_path, proc)
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +131,8 @@ def auth_server(tmp_path_factory):
     from server.storage.engine import make_engine, make_sessionmaker
 
     db_path = tmp_path_factory.mktemp("frontend-auth") / "losslens.db"
-    keys = {"admin": create_key(db_path, AUTH_PROJECT, "admin")}  # also creates the schema
+    # made by the CLI, which also creates the schema
+    keys = {"admin": create_key(AUTH_PROJECT, "admin", database_url=f"sqlite:///{db_path}")}
     engine = make_engine(f"sqlite:///{db_path}")
     try:
         with make_sessionmaker(engine).begin() as session:
