@@ -103,6 +103,18 @@ class SetTo(torch.optim.Optimizer):
             p.copy_(t)
 
 
+def set_to_states(seed: int, n: int):
+    """A Linear(3, 2) at the first of ``n`` random states and a SetTo optimizer that moves it
+    through the others, one per step; returns (layer, optimizer, states)."""
+    layer = nn.Linear(3, 2)
+    torch.manual_seed(seed)
+    states = [[torch.randn(2, 3), torch.randn(2)] for _ in range(n)]
+    with torch.no_grad():
+        layer.weight.copy_(states[0][0])
+        layer.bias.copy_(states[0][1])
+    return layer, SetTo(layer.parameters(), states[1:]), states
+
+
 def ratio(before, after):
     pairs = zip(after, before, strict=True)
     delta = math.sqrt(sum(float((a - b).double().pow(2).sum()) for a, b in pairs))
@@ -110,13 +122,7 @@ def ratio(before, after):
 
 
 def test_update_ratio_is_exact_on_every_logged_step_with_reused_buffers(run):
-    layer = nn.Linear(3, 2)
-    torch.manual_seed(1)
-    states = [[torch.randn(2, 3), torch.randn(2)] for _ in range(4)]
-    with torch.no_grad():
-        layer.weight.copy_(states[0][0])
-        layer.bias.copy_(states[0][1])
-    opt = SetTo(layer.parameters(), states[1:])
+    layer, opt, states = set_to_states(1, 4)
     w = watch(run, layer, opt, every=1)
     step(layer, opt, torch.ones(2, 3))
     snap, bufs = w._snap, w._snap._bufs
@@ -168,13 +174,7 @@ def test_update_ratio_of_a_module_with_two_dtypes_and_a_frozen_parameter(run):
 
 def test_large_snapshots_are_not_kept_between_steps(run, monkeypatch):
     monkeypatch.setattr(_torch_state, "KEEP_SNAPSHOT_BYTES", 16)
-    layer = nn.Linear(3, 2)
-    torch.manual_seed(3)
-    states = [[torch.randn(2, 3), torch.randn(2)] for _ in range(3)]
-    with torch.no_grad():
-        layer.weight.copy_(states[0][0])
-        layer.bias.copy_(states[0][1])
-    opt = SetTo(layer.parameters(), states[1:])
+    layer, opt, states = set_to_states(3, 3)
     w = watch(run, layer, opt, every=1)
     for _ in range(2):
         step(layer, opt, torch.ones(2, 3))
