@@ -157,6 +157,13 @@ class SeriesData:
         return out
 
 
+def _count(value: Any) -> int | None:
+    """A config value that is a positive count (an int, or a whole-ish float), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 1 <= value < 2**62:
+        return int(value)
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class RunData:
     """A run as the rules see it: series by key, the config, and a total-steps hint.
@@ -172,9 +179,12 @@ class RunData:
 
     def __post_init__(self) -> None:
         if self.total_steps is None:
-            hint = self.config.get("total_steps")
-            if isinstance(hint, int | float) and not isinstance(hint, bool) and 1 <= hint < 2**62:
-                object.__setattr__(self, "total_steps", int(hint))
+            object.__setattr__(self, "total_steps", _count(self.config.get("total_steps")))
+
+    @property
+    def batch_size(self) -> int | None:
+        """A positive integer `config["batch_size"]`, else None."""
+        return _count(self.config.get("batch_size"))
 
     def get(self, key: str) -> SeriesData | None:
         """The series `key`, or None when it is absent or empty."""

@@ -51,6 +51,24 @@ def early(s: SeriesData, frac: float, min_points: int) -> tuple[np.ndarray, np.n
     return steps[:j], values[:j]
 
 
+def early_medians(run: RunData, prefix: str, frac: float, min_points: int, skip: int = 1,
+                  until: float = float("inf")) -> dict[str, tuple[float, int, int]]:
+    """module -> (median, first step, last step) of each `prefix<module>` series over the
+    first `frac` of its span (see `early`), its points after `until` dropped and its first
+    `skip` points left out (an optimizer's state warming up); modules left with fewer than
+    `min_points` points are omitted."""
+    out = {}
+    for module, s in run.with_prefix(prefix).items():
+        win = early(s, frac, min_points + skip)
+        if win is None:
+            continue
+        keep = win[0] <= until
+        steps, v = win[0][keep][skip:], win[1][keep][skip:]
+        if v.size >= min_points:
+            out[module] = (float(np.median(v)), int(steps[0]), int(steps[-1]))
+    return out
+
+
 def names(modules: list[str], limit: int = 4) -> str:
     """'`fc1`, `fc2` and 3 more'."""
     shown = ", ".join(f"`{m}`" for m in modules[:limit])

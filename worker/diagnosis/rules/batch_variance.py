@@ -48,13 +48,6 @@ MIN_WIDTH_SMALL = 0.7  # ...then median width >= 0.7 (above 95% of healthy runs'
 MIN_BUCKETS_SMALL = 5  # ...over >= 5 buckets whose level is >= 5% of the start (any prefix)
 
 
-def _batch_size(run: RunData) -> int | None:
-    bs = run.config.get("batch_size")
-    if isinstance(bs, int | float) and not isinstance(bs, bool) and 1 <= bs < 2**62:
-        return int(bs)
-    return None
-
-
 def measure(run: RunData) -> dict | None:
     """Band shape and width over the judged buckets, or None without data."""
     c = curve(run, "loss")
@@ -68,7 +61,7 @@ def measure(run: RunData) -> dict | None:
         width = b.noise / med / np.maximum(1.0 - level, DROP_FLOOR)
     m = ok & (level >= LEVEL_RANGE[0]) & (level <= LEVEL_RANGE[1])
     judged = ok & (level >= LEVEL_RANGE[0])  # with a small configured batch
-    bs = _batch_size(run)
+    bs = run.batch_size
     out: dict = {"buckets": int(m.sum()), "batch_size": bs, "last_step": c.last_step}
     if m.sum() >= MIN_BUCKETS:
         out.update(skew=float(np.median(b.mean[m] / med[m])),

@@ -19,14 +19,12 @@ learning (that is loss_at_init's business).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from worker.diagnosis.curve import Curve, curve, lr_spread
 from worker.diagnosis.findings import Finding, lr_advice, num, step
 from worker.diagnosis.rules._val import val_swing
-from worker.diagnosis.rules.loss_at_init import CE_NAMES, MAX_START_STEP
+from worker.diagnosis.rules.loss_at_init import MAX_START_STEP, expected_init_loss
 from worker.diagnosis.series import RunData
 
 KIND = "early_plateau"
@@ -46,13 +44,9 @@ LR_STEADY = 2.0  # logged lr varies less than this factor over the plateau
 def _init_level(run: RunData, c: Curve) -> float:
     """ln(n_classes) for a cross-entropy classifier logged from its first step, else the
     measured start level (a run logged from later on, e.g. resumed, shows no init)."""
-    name = str(run.config.get("loss", "cross_entropy")).lower().replace("-", "_")
-    try:
-        n = int(run.config.get("n_classes"))
-    except (TypeError, ValueError):
-        n = 0
-    if n >= 2 and name in CE_NAMES and c.first_step <= MAX_START_STEP:
-        return math.log(n)
+    expected = expected_init_loss(run)
+    if expected is not None and c.first_step <= MAX_START_STEP:
+        return expected
     return max(c.start, float(c.b.median[0]))
 
 

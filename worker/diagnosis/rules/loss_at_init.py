@@ -26,22 +26,29 @@ MIN_RATIO = 0.5  # ...or less than half of it
 CRITICAL_RATIO = 5.0  # critical beyond 5x
 
 
-def rule(run: RunData) -> list[Finding]:
-    """Compare the first loss with ln(n_classes)."""
+def expected_init_loss(run: RunData) -> float | None:
+    """ln(n_classes) when the config says a cross-entropy classifier of >= 2 classes (the
+    loss of a sane init), else None."""
     try:
         n = int(run.config.get("n_classes"))
     except (TypeError, ValueError):
-        return []
+        return None
     name = str(run.config.get("loss", "cross_entropy")).lower().replace("-", "_")
-    if n < 2 or name not in CE_NAMES:
+    return math.log(n) if n >= 2 and name in CE_NAMES else None
+
+
+def rule(run: RunData) -> list[Finding]:
+    """Compare the first loss with ln(n_classes)."""
+    expected = expected_init_loss(run)
+    if expected is None:
         return []
+    n = int(run.config["n_classes"])
     s = run.get("loss")
     if s is None or s.steps[0] > MAX_START_STEP:
         return []
     observed = float(s.values[0])
     if not np.isfinite(observed):
         return []
-    expected = math.log(n)
     ratio = observed / expected
     if MIN_RATIO <= ratio <= MAX_RATIO:
         return []

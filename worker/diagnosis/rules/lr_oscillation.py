@@ -13,14 +13,12 @@ much more than batch noise alone would make a bucket median wander, and does not
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from worker.diagnosis.curve import Curve, curve, half_change
 from worker.diagnosis.findings import Finding, lr_advice, num, pct, step
 from worker.diagnosis.rules._val import N_EVAL_BUCKETS
-from worker.diagnosis.rules.loss_at_init import CE_NAMES
+from worker.diagnosis.rules.loss_at_init import expected_init_loss
 from worker.diagnosis.series import RunData
 
 KIND = "lr_oscillation"
@@ -39,12 +37,8 @@ TRAIN_EXCESS = 3.0  # and >= 3x what batch noise gives a bucket median
 def _reference(run: RunData, c: Curve) -> float:
     """The start level, or ln(n_classes) for cross-entropy when that is lower (with a step
     size this large the first logged losses may already have jumped above the init loss)."""
-    name = str(run.config.get("loss", "cross_entropy")).lower().replace("-", "_")
-    try:
-        n = int(run.config.get("n_classes"))
-    except (TypeError, ValueError):
-        return c.start
-    return min(c.start, math.log(n)) if n >= 2 and name in CE_NAMES else c.start
+    expected = expected_init_loss(run)
+    return c.start if expected is None else min(c.start, expected)
 
 
 def _val_back_and_forth(run: RunData, s0: float) -> tuple[float, float] | None:

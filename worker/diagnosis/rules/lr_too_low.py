@@ -24,7 +24,7 @@ import numpy as np
 
 from worker.diagnosis.curve import curve, lr_spread
 from worker.diagnosis.findings import Finding, lr_advice, num, pct, step
-from worker.diagnosis.rules._layers import early
+from worker.diagnosis.rules._layers import early_medians
 from worker.diagnosis.rules._val import val_swing
 from worker.diagnosis.series import RunData
 
@@ -51,12 +51,8 @@ MAX_PEAK = 0.1  # ...if the smoothed loss never rose > 10% above its start (a lo
 
 def _updates(run: RunData) -> dict | None:
     """Median early update ratio per module (None without enough of them)."""
-    med = {}
-    for module, s in run.with_prefix("update_ratio/").items():
-        win = early(s, UPDATES_EARLY, UPDATES_MIN_POINTS + 1)
-        if win is not None and win[1].size > UPDATES_MIN_POINTS:
-            med[module] = float(np.median(win[1][1:]))
-    return med or None
+    early = early_medians(run, "update_ratio/", UPDATES_EARLY, UPDATES_MIN_POINTS)
+    return {module: m for module, (m, _, _) in early.items()} or None
 
 
 def measure(run: RunData) -> dict | None:

@@ -44,10 +44,10 @@ MAX_TRAIN_FALL_VAL = 10.0  # ...while training stays within 10x of its start (no
 
 def min_steps(run: RunData) -> float:
     """Steps needed before a verdict: fewer examples seen per step need more steps."""
-    bs = run.config.get("batch_size")
-    if not isinstance(bs, (int, float)) or isinstance(bs, bool) or not bs > 0:
+    bs = run.batch_size
+    if bs is None:
         return NO_BATCH_MIN_STEPS
-    return MIN_STEPS * max(1.0, REF_BATCH / float(bs))
+    return MIN_STEPS * max(1.0, REF_BATCH / bs)
 
 
 def measure(run: RunData) -> dict | None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from worker.diagnosis.curve import curve
 from worker.diagnosis.findings import Finding, lr_advice, num, step
-from worker.diagnosis.rules._layers import early, names
+from worker.diagnosis.rules._layers import early_medians, names
 from worker.diagnosis.series import RunData
 
 KIND = "update_ratio"
@@ -37,21 +37,13 @@ def _converged_at(run: RunData) -> float:
 
 def measure(run: RunData) -> dict | None:
     """Median early update ratio per module, or None."""
-    med, first, last = {}, None, None
-    until = _converged_at(run)
-    for module, s in run.with_prefix("update_ratio/").items():
-        win = early(s, EARLY_FRAC, MIN_POINTS + SKIP_FIRST)
-        if win is None:
-            continue
-        keep = win[0] <= until
-        steps, v = win[0][keep][SKIP_FIRST:], win[1][keep][SKIP_FIRST:]
-        if v.size < MIN_POINTS:
-            continue
-        med[module] = float(np.median(v))
-        first = int(steps[0]) if first is None else min(first, int(steps[0]))
-        last = int(steps[-1]) if last is None else max(last, int(steps[-1]))
-    if not med:
+    early = early_medians(run, "update_ratio/", EARLY_FRAC, MIN_POINTS, SKIP_FIRST,
+                          _converged_at(run))
+    if not early:
         return None
+    med = {module: m for module, (m, _, _) in early.items()}
+    first = min(f for _, f, _ in early.values())
+    last = max(la for _, _, la in early.values())
     return {"ratios": med, "first_step": first, "last_step": last,
             "high": sorted(k for k, v in med.items() if v > HIGH),
             "low": sorted(k for k, v in med.items() if v < LOW)}
