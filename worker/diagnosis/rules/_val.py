@@ -12,6 +12,14 @@ from worker.diagnosis.series import RunData
 MIN_EVALS = 6  # fewer finite validation points: validation rules stay silent
 N_EVAL_BUCKETS = 100  # validation logged more often than this is read in buckets
 SWING_EVALS = 5  # evaluations needed to read swings and trends
+# A rise since the best evaluation (overfitting, early_stopping_point), see Val.rose:
+RISE_EVALS_AFTER = 3  # the best evaluation lies >= 3 evaluations behind
+RISE = 0.2  # >= 20% above the best, now and for the last 3 evaluations (healthy runs on
+#             small validation sets bump 15-17% above their best and come back)...
+RISE_NOISE = 4.0  # ...and >= 4x the evaluation noise since the best (self-normalised)
+STEADY_EVALS = 5  # or, over >= 5 evaluations after the best,
+STEADY_TAU = 0.8  # a steady rise (Kendall's tau of the evaluations from the best on >= 0.8)
+STEADY_RISE = 0.12  # of >= 12% (now and for the last 3 evaluations; noise test as above)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,26 @@ class Val:
         """Share of the progress from the first evaluation to the best that is lost now."""
         gained = self.first - self.best
         return (self.now - self.best) / gained if gained > 0 else 0.0
+
+    @property
+    def evals_after(self) -> int:
+        """Evaluations after the best one."""
+        return len(self.steps) - 1 - self.best_i
+
+    @property
+    def rise(self) -> float:
+        """How far above the best the current level is, relative."""
+        return (self.now - self.best) / self.best if self.best > 0 else 0.0
+
+    def rose(self) -> bool:
+        """The validation loss rose since its best beyond its noise and stayed up: by RISE,
+        or by STEADY_RISE when nearly every evaluation since the best topped all before it."""
+        if self.evals_after < RISE_EVALS_AFTER or self.worse_recently < RISE_NOISE * self.noise:
+            return False
+        floor = RISE
+        if self.evals_after >= STEADY_EVALS and self.rising >= STEADY_TAU:
+            floor = STEADY_RISE
+        return self.rise >= floor and self.worse_recently >= floor
 
     @property
     def span(self) -> int:

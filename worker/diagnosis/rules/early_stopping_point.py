@@ -18,12 +18,7 @@ from worker.diagnosis.rules._val import val_curve
 from worker.diagnosis.series import RunData
 
 KIND = "early_stopping_point"
-MIN_EVALS_AFTER = 3  # the best evaluation lies >= 3 evaluations behind
-MIN_WORSE = 0.2  # validation loss >= 20% above the best over the last 3 evaluations...
-MIN_WORSE_NOISE = 4.0  # ...and >= 4x its evaluation noise since the best (self-normalised)
-STEADY_EVALS = 5  # or, over >= 5 evaluations after the best,
-STEADY_TAU = 0.8  # a steady rise (Kendall's tau of the evaluations from the best on >= 0.8)
-STEADY_WORSE = 0.12  # of >= 12% (now and for the last 3 evaluations; noise test as above)
+# the rise itself: Val.rose (thresholds in rules/_val.py, shared with overfitting)
 WARN_WORSE = 0.2  # warning (not info) when >= 20% above the best
 
 
@@ -32,16 +27,10 @@ def rule(run: RunData) -> list[Finding]:
     v = val_curve(run)
     if v is None or v.best <= 0:
         return []
-    behind = int(v.steps[-1]) - v.best_step
-    worse = (v.now - v.best) / v.best
-    after = len(v.steps) - 1 - v.best_i
-    floor = MIN_WORSE
-    if after >= STEADY_EVALS and v.rising >= STEADY_TAU:
-        floor = STEADY_WORSE
-    if not (after >= MIN_EVALS_AFTER
-            and worse >= floor and v.worse_recently >= floor
-            and v.worse_recently >= MIN_WORSE_NOISE * v.noise):
+    if not v.rose():
         return []
+    behind = int(v.steps[-1]) - v.best_step
+    worse, after = v.rise, v.evals_after
     severity = "warning" if worse >= WARN_WORSE else "info"
     title = (f"Best validation loss {num(v.best)} was at step {step(v.best_step)}, "
              f"{step(behind)} steps ago; it is {pct(worse)} worse now")

@@ -21,16 +21,11 @@ import numpy as np
 
 from worker.diagnosis.curve import curve
 from worker.diagnosis.findings import Finding, num, pct, step
-from worker.diagnosis.rules._val import val_curve
+from worker.diagnosis.rules._val import RISE_EVALS_AFTER, val_curve
 from worker.diagnosis.series import RunData
 
 KIND = "overfitting"
-MIN_EVALS_AFTER = 3  # evaluations after the best one
-MIN_RISE = 0.2  # validation loss >= 20% above its best, now and for the last 3 evaluations...
-MIN_RISE_NOISE = 4.0  # ...and >= 4x its evaluation-to-evaluation noise (self-normalised)
-STEADY_EVALS = 5  # or, over >= 5 evaluations after the best,
-STEADY_TAU = 0.8  # a steady rise (Kendall's tau of the evaluations from the best on >= 0.8)
-STEADY_RISE = 0.12  # of >= 12% (now and for the last 3 evaluations; noise test as above)
+# the rise itself: Val.rose (thresholds in rules/_val.py, shared with early_stopping_point)
 MIN_GAP_GROWTH = 0.1  # the val-train gap grew by >= 10% of the best validation loss
 MIN_TRAIN_FALL = 1.25  # and the training loss fell >= 1.25x since the best validation step
 #                       (and is >= 1.25x below its start level)
@@ -42,8 +37,7 @@ def measure(run: RunData) -> dict | None:
     c = curve(run, "loss")
     if v is None or c is None or v.best <= 0:
         return None
-    after = v.steps > v.best_step
-    if after.sum() < MIN_EVALS_AFTER:
+    if v.evals_after < RISE_EVALS_AFTER:
         return None
     lo = max(c.first_step, v.best_step - 0.05 * c.span)
     train_best = c.level(lo, v.best_step + 0.05 * c.span)
@@ -51,28 +45,18 @@ def measure(run: RunData) -> dict | None:
     if not np.isfinite(train_best):
         return None
     return {"best_val": v.best, "best_step": v.best_step, "val_now": v.now,
-            "rise": (v.now - v.best) / v.best, "sustained": v.worse_recently,
-            "noise": v.noise, "undone": v.undone, "evals_after": int(after.sum()),
-            "rising": v.rising,
+            "rise": v.rise, "sustained": v.worse_recently,
+            "noise": v.noise, "undone": v.undone, "evals_after": v.evals_after,
+            "rising": v.rising, "rose": v.rose(),
             "train_at_best": train_best, "train_now": train_now, "train_start": c.start,
             "gap_growth": ((v.now - train_now) - (v.best - train_best)) / v.best,
             "last_step": int(v.steps[-1])}
 
 
-def val_rose(m: dict) -> bool:
-    """The validation loss rose beyond its noise: by MIN_RISE, or by STEADY_RISE steadily."""
-    if m["sustained"] < MIN_RISE_NOISE * m["noise"]:
-        return False
-    floor = MIN_RISE
-    if m["evals_after"] >= STEADY_EVALS and m["rising"] >= STEADY_TAU:
-        floor = STEADY_RISE
-    return m["rise"] >= floor and m["sustained"] >= floor
-
-
 def rule(run: RunData) -> list[Finding]:
     """Fire when validation rises, training does not, and the gap widens."""
     m = measure(run)
-    if m is None or not (val_rose(m)
+    if m is None or not (m.pop("rose")  # always true when it fires: not evidence
                          and m["train_now"] * MIN_TRAIN_FALL <= m["train_at_best"]
                          # below its start too: a net that blew up around the best step
                          # and came back to chance has memorised nothing
