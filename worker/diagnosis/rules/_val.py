@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worker.diagnosis.curve import curve, half_change, theil_sen
+from worker.diagnosis.curve import curve, theil_sen
 from worker.diagnosis.series import RunData
 
 MIN_EVALS = 6  # fewer finite validation points: validation rules stay silent
@@ -118,30 +118,41 @@ def val_curve(run: RunData, min_evals: int = MIN_EVALS) -> Val | None:
     return Val(b.step, v, smooth, int(np.argmin(smooth)))
 
 
-def val_swing(run: RunData, s0: float, min_evals: int = SWING_EVALS,
-              halves: bool = False) -> tuple[float, float] | None:
-    """How the validation loss moves over steps >= `s0`, relative to its median there.
-
-    Returns (swing, trend): the robust std of the evaluations around their Theil-Sen line,
-    and that line's change over the window (with `halves`, the change of the median from
-    the first half of the window to the second, which swings cannot fake). A fixed
-    validation set removes batch sampling noise, so a large swing is the weights themselves
-    jumping. The window is widened to the last `min_evals` evaluations if it holds fewer;
-    None with fewer evaluations in all.
-    """
+def val_window(run: RunData, s0: float, min_evals: int,
+               skip_first: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """(steps, values) of the validation evaluations at steps >= `s0` (bucket medians when
+    logged very often), the window widened to the last `min_evals` evaluations if it holds
+    fewer; with `skip_first` the run's first evaluation never counts (the window still holds
+    `min_evals`). None with too few evaluations in all."""
     s = run.get("val/loss")
     if s is None:
         return None
     b = s.buckets(N_EVAL_BUCKETS, 1)
-    if b.step.size < min_evals:
+    if b.step.size < min_evals + skip_first:
         return None
     m = b.step >= min(s0, float(b.step[-min_evals]))
-    x, y = b.step[m].astype(np.float64), b.median[m]
+    if skip_first:
+        m[0] = False
+    return b.step[m], b.median[m]
+
+
+def val_swing(run: RunData, s0: float,
+              min_evals: int = SWING_EVALS) -> tuple[float, float] | None:
+    """How the validation loss moves over steps >= `s0`, relative to its median there.
+
+    Returns (swing, trend): the robust std of the evaluations around their Theil-Sen line,
+    and that line's change over the window. A fixed validation set removes batch sampling
+    noise, so a large swing is the weights themselves jumping. The window is widened to the
+    last `min_evals` evaluations if it holds fewer; None with fewer evaluations in all.
+    """
+    win = val_window(run, s0, min_evals)
+    if win is None:
+        return None
+    x, y = win[0].astype(np.float64), win[1]
     level = float(np.median(y))
     if level <= 0:
         return None
     slope = theil_sen(x, y)
     resid = y - slope * x
     swing = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
-    trend = half_change(y) if halves else slope * (x[-1] - x[0]) / level
-    return swing / level, trend
+    return swing / level, slope * (x[-1] - x[0]) / level

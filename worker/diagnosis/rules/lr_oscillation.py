@@ -17,7 +17,7 @@ import numpy as np
 
 from worker.diagnosis.curve import Curve, curve, half_change
 from worker.diagnosis.findings import Finding, lr_advice, num, pct, step
-from worker.diagnosis.rules._val import N_EVAL_BUCKETS
+from worker.diagnosis.rules._val import val_window
 from worker.diagnosis.rules.loss_at_init import expected_init_loss
 from worker.diagnosis.series import RunData
 
@@ -52,15 +52,10 @@ def _val_back_and_forth(run: RunData, s0: float) -> tuple[float, float] | None:
     last VAL_EVALS. trend: the change of the
     median from the window's first half to its second, relative (swings cannot fake it).
     """
-    s = run.get("val/loss")
-    if s is None:
+    win = val_window(run, s0, VAL_EVALS, skip_first=True)
+    if win is None:
         return None
-    b = s.buckets(N_EVAL_BUCKETS, 1)
-    if b.step.size < VAL_EVALS + 1:
-        return None
-    m = b.step >= min(s0, float(b.step[-VAL_EVALS]))
-    m[0] = False
-    y = b.median[m]
+    y = win[1]
     level = float(np.median(y))
     if level <= 0:
         return None
